@@ -1,0 +1,420 @@
+"""Plan -> ``polars.LazyFrame``: one translation per node type and per expression type.
+
+The semantics of docs/semantics.md are enforced here, in Polars expressions (null sums, division by
+zero, NaN as the largest value, nulls-last sorting), never by post-processing rows in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import singledispatch
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from unistack.backends.base import apply_batch_function, canonical_batch
+from unistack.plan import exprs as ex
+from unistack.plan import nodes as pn
+from unistack.plan import types as t
+
+# -- types -------------------------------------------------------------------------------------------------
+
+
+def polars_dtype(dtype: pa.DataType) -> pl.DataType:
+    """The Polars type for an Arrow type."""
+    if pa.types.is_null(dtype):
+        return pl.Null()
+    return pl.DataFrame(pa.table({"x": pa.array([], type=dtype)})).schema["x"]  # type: ignore[return-value]
+
+
+def polars_schema(schema: pa.Schema) -> pl.Schema:
+    return pl.DataFrame(pa.table({f.name: pa.array([], type=f.type) for f in schema})).schema
+
+
+# -- expressions ------------------------------------------------------------------------------------------
+
+
+@singledispatch
+def compile_expr(node: ex.ExprNode) -> pl.Expr:
+    raise NotImplementedError(type(node).__name__)
+
+
+@compile_expr.register
+def _(node: ex.Column) -> pl.Expr:
+    return pl.col(node.name)
+
+
+@compile_expr.register
+def _(node: ex.Literal) -> pl.Expr:
+    assert node.dtype is not None
+    return pl.lit(node.value, dtype=polars_dtype(node.dtype))
+
+
+@compile_expr.register
+def _(node: ex.Alias) -> pl.Expr:
+    return compile_expr(node.operand).alias(node.name)
+
+
+@compile_expr.register
+def _(node: ex.Cast) -> pl.Expr:
+    return compile_expr(node.operand).cast(polars_dtype(node.to), strict=False)
+
+
+@compile_expr.register
+def _(node: ex.UnaryOp) -> pl.Expr:
+    inner = compile_expr(node.operand)
+    if node.op == "not":
+        return ~inner
+    assert node.dtype is not None
+    return -(inner.cast(polars_dtype(node.dtype)))
+
+
+def _nonzero(divisor: pl.Expr, numerator: pl.Expr, result: pl.Expr) -> pl.Expr:
+    """Division by zero gives null (docs/semantics.md), for every numeric type."""
+    return pl.when(divisor != 0).then(result).otherwise(None)
+
+
+@compile_expr.register
+def _(node: ex.BinaryOp) -> pl.Expr:
+    left, right = compile_expr(node.left), compile_expr(node.right)
+    op = node.op
+    if op in ex.COMPARISON_OPS or op in ex.BOOLEAN_OPS:
+        if op in ex.COMPARISON_OPS:
+            common = t.supertype(node.left.dtype, node.right.dtype)  # type: ignore[arg-type]
+            if not t.is_null(common) and node.left.dtype != node.right.dtype:
+                left, right = left.cast(polars_dtype(common)), right.cast(polars_dtype(common))
+        return _BINARY[op](left, right)
+    assert node.dtype is not None
+    if op in ("/", "**"):
+        lf, rf = left.cast(pl.Float64), right.cast(pl.Float64)
+        return lf.pow(rf) if op == "**" else _nonzero(rf, lf, lf / rf)
+    out = polars_dtype(node.dtype)
+    if op in ("+", "-", "*") and not pa.types.is_decimal(node.dtype):
+        left, right = left.cast(out), right.cast(out)
+    if op in ("//", "%"):
+        left, right = left.cast(out), right.cast(out)
+        return _nonzero(right, left, _BINARY[op](left, right))
+    return _BINARY[op](left, right).cast(out)
+
+
+_BINARY: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    "//": lambda a, b: a // b, "%": lambda a, b: a % b,
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+    "&": lambda a, b: a & b, "|": lambda a, b: a | b,
+}
+
+
+@compile_expr.register
+def _(node: ex.Case) -> pl.Expr:
+    chain: Any = pl
+    for cond, value in node.branches:
+        chain = chain.when(compile_expr(cond)).then(compile_expr(value))
+    return chain.otherwise(compile_expr(node.otherwise))  # type: ignore[no-any-return]
+
+
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
+_TRUNCATE = {"year": "1y", "quarter": "1q", "month": "1mo", "week": "1w", "day": "1d", "hour": "1h",
+             "minute": "1m", "second": "1s"}
+
+
+def _is_in(node: ex.Call, x: pl.Expr) -> pl.Expr:
+    values = [v for v in node.params[0] if v is not None]
+    dtype = polars_dtype(node.args[0].dtype)  # type: ignore[arg-type]
+    member = x.is_in(pl.lit(pl.Series(values, dtype=dtype)).implode()) if values else pl.lit(False)
+    return pl.when(x.is_null()).then(None).otherwise(member)
+
+
+def _round(node: ex.Call, x: pl.Expr) -> pl.Expr:
+    if pa.types.is_integer(node.dtype):
+        return x
+    return x.round(node.params[0], mode="half_away_from_zero")
+
+
+FUNCTIONS: dict[str, Callable[[ex.Call, list[pl.Expr]], pl.Expr]] = {
+    "is_null": lambda n, a: a[0].is_null(),
+    "is_not_null": lambda n, a: a[0].is_not_null(),
+    "is_nan": lambda n, a: a[0].is_nan(),
+    "fill_null": lambda n, a: a[0].fill_null(a[1]),
+    "coalesce": lambda n, a: pl.coalesce(a),
+    "is_in": lambda n, a: _is_in(n, a[0]),
+    "abs": lambda n, a: a[0].abs(),
+    "round": lambda n, a: _round(n, a[0]),
+    "str_len": lambda n, a: a[0].str.len_chars().cast(pl.Int64),
+    "str_lower": lambda n, a: a[0].str.to_lowercase(),
+    "str_upper": lambda n, a: a[0].str.to_uppercase(),
+    "str_strip": lambda n, a: a[0].str.strip_chars(_ASCII_WHITESPACE),
+    "str_contains": lambda n, a: a[0].str.contains(n.params[0], literal=True),
+    "str_starts_with": lambda n, a: a[0].str.starts_with(n.params[0]),
+    "str_ends_with": lambda n, a: a[0].str.ends_with(n.params[0]),
+    "str_slice": lambda n, a: a[0].str.slice(n.params[0], n.params[1]),
+    "str_replace": lambda n, a: a[0].str.replace_all(n.params[0], n.params[1], literal=True),
+    "concat_str": lambda n, a: pl.concat_str(a, separator=n.params[0]),
+    "dt_year": lambda n, a: a[0].dt.year().cast(pl.Int32),
+    "dt_month": lambda n, a: a[0].dt.month().cast(pl.Int32),
+    "dt_day": lambda n, a: a[0].dt.day().cast(pl.Int32),
+    "dt_hour": lambda n, a: a[0].dt.hour().cast(pl.Int32),
+    "dt_minute": lambda n, a: a[0].dt.minute().cast(pl.Int32),
+    "dt_second": lambda n, a: a[0].dt.second().cast(pl.Int32),
+    "dt_weekday": lambda n, a: a[0].dt.weekday().cast(pl.Int32),
+    "dt_truncate": lambda n, a: a[0].dt.truncate(_TRUNCATE[n.params[0]]),
+}
+
+
+@compile_expr.register
+def _(node: ex.Call) -> pl.Expr:
+    args = [compile_expr(a) for a in node.args]
+    return FUNCTIONS[node.name](node, args)
+
+
+def _max_with_nan(x: pl.Expr, dtype: pa.DataType) -> pl.Expr:
+    if pa.types.is_floating(dtype):
+        # NaN is larger than every number (docs/semantics.md); Polars' max skips NaN.
+        return pl.when(x.is_nan().any()).then(pl.lit(float("nan"), dtype=polars_dtype(dtype))).otherwise(x.max())
+    return x.max()
+
+
+def _min_with_nan(x: pl.Expr, dtype: pa.DataType) -> pl.Expr:
+    if pa.types.is_floating(dtype):
+        numbers = x.filter(~x.is_nan())
+        return pl.when(numbers.count() > 0).then(numbers.min()).otherwise(x.max())
+    return x.min()
+
+
+def agg_expr(node: ex.Agg) -> pl.Expr:
+    """An aggregate as a Polars expression (usable in group_by().agg(), select() and .over())."""
+    if node.func == "len":
+        return pl.len().cast(pl.Int64)
+    assert node.operand is not None and node.dtype is not None
+    x = compile_expr(node.operand)
+    in_type = node.operand.dtype
+    assert in_type is not None
+    out = polars_dtype(node.dtype)
+    match node.func:
+        case "sum":
+            # Polars sums an all-null group to 0; the semantics say null.
+            return pl.when(x.count() > 0).then(x.cast(out).sum()).otherwise(None).cast(out)
+        case "mean":
+            return x.cast(pl.Float64).mean()
+        case "min":
+            return _min_with_nan(x, in_type)
+        case "max":
+            return _max_with_nan(x, in_type)
+        case "count":
+            return x.count().cast(pl.Int64)
+        case "n_unique":
+            return x.drop_nulls().n_unique().cast(pl.Int64)
+        case "std":
+            return x.cast(pl.Float64).std(ddof=1)
+        case "var":
+            return x.cast(pl.Float64).var(ddof=1)
+        case "first":
+            return x.drop_nulls().first()
+        case "last":
+            return x.drop_nulls().last()
+    raise NotImplementedError(node.func)
+
+
+compile_expr.register(ex.Agg, agg_expr)
+
+
+def _order_keys(node: ex.Over) -> tuple[list[pl.Expr], bool, bool]:
+    """Polars' ``over`` takes one direction for all order keys; mixed directions are encoded as dense
+    ranks (negated when descending, nulls mapped to the end they belong to), all ascending."""
+    keys = [compile_expr(o) for o in node.order_by]
+    desc, nl = node.descending, node.nulls_last
+    if len(set(desc)) <= 1 and len(set(nl)) <= 1:
+        return keys, bool(desc and desc[0]), bool(nl[0]) if nl else True
+    return _rank_keys(node), False, True
+
+
+def _window(node: ex.Over) -> pl.Expr:
+    part = [compile_expr(p) for p in node.partition_by] or [pl.lit(0)]
+    order, desc, nulls_last = _order_keys(node) if node.order_by else ([], False, True)
+    kw: dict[str, Any] = {}
+    if order:
+        kw = {"order_by": order, "descending": desc, "nulls_last": nulls_last}
+    op = node.operand
+    if isinstance(op, ex.Agg):
+        return agg_expr(op).over(part)
+    assert isinstance(op, ex.WindowFunc)
+    match op.func:
+        case "row_number":
+            return pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(part, **kw)
+        case "rank" | "dense_rank" if op.operand is None:
+            # SQL rank(): ties on every order key share the smallest position.
+            method = "min" if op.func == "rank" else "dense"
+            return pl.struct(_rank_keys(node)).rank(method).cast(pl.Int64).over(part)
+        case "rank" | "dense_rank":
+            assert op.operand is not None
+            method = "min" if op.func == "rank" else "dense"
+            return compile_expr(op.operand).rank(method, descending=bool(op.params and op.params[0])).cast(
+                pl.Int64).over(part)
+        case "cum_sum":
+            assert op.operand is not None and op.dtype is not None
+            x = compile_expr(op.operand).cast(polars_dtype(op.dtype))
+            return x.cum_sum().forward_fill().over(part, **kw)
+        case "shift":
+            assert op.operand is not None
+            return compile_expr(op.operand).shift(op.params[0]).over(part, **kw)
+    raise NotImplementedError(op.func)
+
+
+def _rank_keys(node: ex.Over) -> list[pl.Expr]:
+    keys = []
+    for o, d, last in zip(node.order_by, node.descending, node.nulls_last):
+        r = compile_expr(o).rank("dense").cast(pl.Int64)
+        r = -r if d else r
+        keys.append(r.fill_null(pl.lit(2**62 if last else -(2**62), dtype=pl.Int64)))
+    return keys
+
+
+compile_expr.register(ex.Over, _window)
+
+
+# -- plan nodes ---------------------------------------------------------------------------------------------
+
+
+@singledispatch
+def compile_node(node: pn.PlanNode) -> pl.LazyFrame:
+    raise NotImplementedError(type(node).__name__)
+
+
+def _scan_source(node: pn.Scan) -> pl.LazyFrame:
+    src = node.source
+    if isinstance(src, pn.InMemorySource):
+        return pl.from_arrow(src.table).lazy()  # type: ignore[union-attr]
+    assert isinstance(src, pn.FileSource)
+    paths = list(src.paths)
+    if src.format == "parquet":
+        return pl.scan_parquet(paths)
+    schema = polars_schema(src.file_schema)
+    if src.format == "csv":
+        return pl.scan_csv(
+            paths, separator=src.option("separator", ","), has_header=src.option("has_header", True),
+            schema=schema, null_values=list(src.option("null_values", ("",))),
+        )
+    if src.format == "json":
+        return pl.scan_ndjson(paths, schema=schema)
+    raise NotImplementedError(f"format {src.format}")
+
+
+@compile_node.register
+def _(node: pn.Scan) -> pl.LazyFrame:
+    lf = _scan_source(node)
+    if node.columns is not None:
+        lf = lf.select(list(node.columns))
+    for f in node.filters:
+        lf = lf.filter(compile_expr(f))
+    if node.limit is not None:
+        lf = lf.head(node.limit)
+    return lf
+
+
+@compile_node.register
+def _(node: pn.Project) -> pl.LazyFrame:
+    lf = compile_node(node.input)
+    exprs = [compile_expr(e) for e in node.exprs]
+    if any(ex.columns_used(e) or ex.has_window(e) for e in node.exprs):
+        return lf.select(exprs)
+    # Only literals: one value per input row (Polars' select would give one row).
+    names = [ex.output_name(e) for e in node.exprs]
+    return lf.with_columns(exprs).select(names)
+
+
+@compile_node.register
+def _(node: pn.Filter) -> pl.LazyFrame:
+    return compile_node(node.input).filter(compile_expr(node.predicate))
+
+
+@compile_node.register
+def _(node: pn.Aggregate) -> pl.LazyFrame:
+    lf = compile_node(node.input)
+    aggs = [compile_expr(a) for a in node.aggs]
+    if not node.keys:
+        return lf.select(aggs)
+    return lf.group_by([compile_expr(k) for k in node.keys]).agg(aggs)
+
+
+@compile_node.register
+def _(node: pn.Join) -> pl.LazyFrame:
+    left, right = compile_node(node.left), compile_node(node.right)
+    # Rename the right side to private names so Polars' own suffix/coalesce rules never apply.
+    rnames = {name: f"__us_r{i}" for i, name in enumerate(node.right.schema.names)}
+    right = right.rename(rnames)
+    if node.how == "cross":
+        joined = left.join(right, how="cross")
+    else:
+        joined = left.join(
+            right, left_on=list(node.left_on), right_on=[rnames[k] for k in node.right_on],
+            how=node.how, nulls_equal=False, coalesce=False,  # type: ignore[arg-type]
+        )
+    out = []
+    for c in node.output_columns:
+        if c.side == "left":
+            out.append(pl.col(c.source).alias(c.name))
+        elif c.side == "right":
+            out.append(pl.col(rnames[c.source]).alias(c.name))
+        else:
+            r = pl.col(rnames[c.right_source or c.source])
+            if node.how == "full":
+                out.append(pl.coalesce(pl.col(c.source), r).alias(c.name))
+            elif node.how == "right":
+                out.append(r.alias(c.name))
+            else:
+                out.append(pl.col(c.source).alias(c.name))
+    return joined.select(out)
+
+
+@compile_node.register
+def _(node: pn.Sort) -> pl.LazyFrame:
+    return compile_node(node.input).sort(
+        [compile_expr(k) for k in node.keys], descending=list(node.descending), nulls_last=list(node.nulls_last),
+        maintain_order=True,
+    )
+
+
+@compile_node.register
+def _(node: pn.Limit) -> pl.LazyFrame:
+    return compile_node(node.input).head(node.n)
+
+
+@compile_node.register
+def _(node: pn.Distinct) -> pl.LazyFrame:
+    subset = list(node.subset) if node.subset is not None else None
+    return compile_node(node.input).unique(subset=subset, keep="first", maintain_order=False)
+
+
+@compile_node.register
+def _(node: pn.Union) -> pl.LazyFrame:
+    schema = polars_schema(node.schema)
+    return pl.concat([compile_node(i).cast(dict(schema)) for i in node.inputs], how="vertical")  # type: ignore[arg-type]
+
+
+@compile_node.register
+def _(node: pn.MapBatches) -> pl.LazyFrame:
+    in_schema = node.input.schema
+
+    def run(df: pl.DataFrame) -> pl.DataFrame:
+        batches = df.to_arrow(compat_level=pl.CompatLevel.oldest()).to_batches()
+        out = [apply_batch_function(node, canonical_batch(b, in_schema)) for b in batches]
+        if not out:
+            out = [apply_batch_function(node, pa.RecordBatch.from_pylist([], schema=in_schema))]
+        return pl.from_arrow(pa.Table.from_batches(out, schema=node.output_schema))  # type: ignore[return-value]
+
+    return compile_node(node.input).map_batches(run, schema=polars_schema(node.output_schema),
+                                                validate_output_schema=False)
+
+
+def implemented_operations() -> set[str]:
+    """Operation names this translator implements (the engine's capabilities derive from it)."""
+    ops = {f"node:{cls.__name__}" for cls in compile_node.registry if cls is not object}
+    ops |= {f"join:{how}" for how in pn.JOIN_KINDS}
+    ops |= {"format:parquet", "format:csv", "format:json", "source:arrow"}
+    ops |= {f"function:{name}" for name in FUNCTIONS}
+    ops |= {f"op:{op}" for op in (*ex.ARITHMETIC_OPS, *ex.COMPARISON_OPS, *ex.BOOLEAN_OPS, "neg", "not")}
+    ops |= {f"agg:{a}" for a in ex.AGGREGATES} | {f"window:{w}" for w in ex.WINDOW_FUNCTIONS}
+    ops |= {"window:over", "expr:Cast", "expr:Case"}
+    return ops

@@ -1,0 +1,56 @@
+"""The Polars engine object: capabilities, status, execution and native explain."""
+
+from __future__ import annotations
+
+import os
+
+import polars as pl
+import pyarrow as pa
+
+from unistack.backends.base import Capabilities, EngineStatus, conform
+from unistack.backends.polars.compile import compile_node, implemented_operations
+from unistack.config import get_option
+from unistack.errors import DataSourceError, EngineError, UnistackError
+from unistack.plan import nodes as pn
+
+
+class PolarsEngine:
+    """Runs plans in-process with Polars' lazy engine (optionally its streaming engine)."""
+
+    name = "polars"
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities.from_translator(implemented_operations())
+
+    def status(self) -> EngineStatus:
+        return EngineStatus(installed=True, warm=True, cores=os.cpu_count(), detail=f"polars {pl.__version__}")
+
+    def compile(self, plan: pn.PlanNode) -> pl.LazyFrame:
+        """The plan as a native ``polars.LazyFrame``."""
+        return compile_node(plan)
+
+    def execute(self, plan: pn.PlanNode) -> pa.Table:
+        lf = self.compile(plan)
+        engine = "streaming" if get_option("polars.streaming") else "auto"
+        try:
+            df = lf.collect(engine=engine)
+        except UnistackError:
+            raise
+        except (pl.exceptions.ComputeError, OSError) as e:
+            if _is_read_error(e):
+                raise DataSourceError(f"cannot read input: {e}") from e
+            raise EngineError(self.name, f"{type(e).__name__}: {e}") from e
+        except Exception as e:
+            cause = e.__cause__ if isinstance(e.__cause__, UnistackError) else None
+            if cause is not None:
+                raise cause from None
+            raise EngineError(self.name, f"{type(e).__name__}: {e}") from e
+        return conform(df.to_arrow(compat_level=pl.CompatLevel.oldest()), plan.schema)
+
+    def explain_native(self, plan: pn.PlanNode) -> str:
+        return self.compile(plan).explain(optimized=True)
+
+
+def _is_read_error(e: Exception) -> bool:
+    text = str(e).lower()
+    return any(w in text for w in ("parquet", "no such file", "not found", "csv", "json", "invalid", "eof"))

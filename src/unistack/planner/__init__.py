@@ -1,0 +1,1 @@
+"""The planner: optimizer rules, statistics, cost model and engine choice."""
