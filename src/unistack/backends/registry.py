@@ -85,7 +85,13 @@ def _create(name: str) -> Engine:
                     f"engine {name!r} needs the Python package {m!r}, which is not installed. "
                     f"Install it with: pip install 'unistack[{extra}]'"
                 )
-        return getattr(importlib.import_module(mod), factory)()  # type: ignore[no-any-return]
+        try:
+            return getattr(importlib.import_module(mod), factory)()  # type: ignore[no-any-return]
+        except (ImportError, AttributeError) as e:
+            raise EngineNotAvailableError(
+                f"engine {name!r} could not be loaded ({type(e).__name__}: {e}). "
+                f"Reinstall it with: pip install 'unistack[{extra or name}]'"
+            ) from e
     eps = _entry_points()
     if name in eps:
         obj = eps[name].load()

@@ -1,0 +1,1 @@
+"""TPC-H in the unistack API: data generation, queries, official SQL, answer checks and the harness."""

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install everything the tests need into .venv (created if missing) and run the whole test suite:
+# the shared engine suite on every engine, the conformance suite, planner and engine-specific tests.
+# Needs Python 3.11+ and Java 17 (for Spark and Flink); everything else comes from PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+"$PY" -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"'
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[all,test]'
+if [ -f tests/thirdparty_engine/pyproject.toml ]; then
+  .venv/bin/python -m pip install -q -e tests/thirdparty_engine
+fi
+# Flink lives in its own interpreter (apache-flink pins older pyarrow/pandas); provision it once.
+if [ -d src/unistack/backends/flink ]; then
+  .venv/bin/unistack engines install flink
+fi
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
