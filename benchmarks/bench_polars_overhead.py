@@ -21,10 +21,10 @@ import time
 import polars as pl
 
 import unistack as us
-from benchmarks.tpch import native_polars
-from benchmarks.tpch.answers import compare
-from benchmarks.tpch.data import ensure_data, tables
-from benchmarks.tpch.queries import QUERIES
+from unistack.bench.tpch import native_polars
+from unistack.bench.tpch.answers import compare
+from unistack.bench.tpch.data import ensure_data, tables
+from unistack.bench.tpch.queries import QUERIES
 from unistack.planner.optimize import optimize
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")

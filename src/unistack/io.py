@@ -54,6 +54,27 @@ def expand_paths(source: PathLike | Sequence[PathLike], fmt: str) -> tuple[str, 
     return tuple(out)
 
 
+_FOOTER_SCHEMAS: dict[tuple[str, int, int], pa.Schema] = {}
+
+
+def _parquet_schema(path: str) -> pa.Schema:
+    """The schema in a Parquet footer, cached per (path, size, mtime) so rebuilding a frame is cheap."""
+    import pyarrow.parquet as pq
+
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns)
+    cached = _FOOTER_SCHEMAS.get(key)
+    if cached is None:
+        try:
+            cached = pq.read_schema(path).remove_metadata()
+        except (pa.ArrowInvalid, OSError) as e:
+            raise DataSourceError(f"{path!r} is not a readable Parquet file ({e}). Is it corrupt or truncated?") from e
+        if len(_FOOTER_SCHEMAS) > 4096:
+            _FOOTER_SCHEMAS.clear()
+        _FOOTER_SCHEMAS[key] = cached
+    return cached
+
+
 def read_parquet(source: PathLike | Sequence[PathLike]) -> LazyFrame:
     """Scan Parquet files: a path, a glob (``data/*.parquet``), a directory or a list.
 
@@ -67,16 +88,10 @@ def read_parquet(source: PathLike | Sequence[PathLike]) -> LazyFrame:
     >>> us.read_parquet(path).schema
     a: int64
     """
-    import pyarrow.parquet as pq
-
     paths = expand_paths(source, "parquet")
     schema: pa.Schema | None = None
     for path in paths[:64]:  # footers are small; checking many catches mixed schemas before any engine starts
-        try:
-            this = pq.read_schema(path)
-        except (pa.ArrowInvalid, OSError) as e:
-            raise DataSourceError(f"{path!r} is not a readable Parquet file ({e}). Is it corrupt or truncated?") from e
-        this = this.remove_metadata()
+        this = _parquet_schema(path)
         if schema is None:
             schema = this
         elif not schema.equals(this):

@@ -1,6 +1,6 @@
 """Check unistack's TPC-H answers against DuckDB running the official SQL text.
 
-Run: ``python -m benchmarks.tpch.answers --sf 0.01 --engines polars,duckdb``
+Run: ``python -m unistack.bench.tpch.answers --sf 0.01 --engines polars,duckdb``
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from benchmarks.tpch.data import TABLES, ensure_data, tables
-from benchmarks.tpch.queries import QUERIES
+from unistack.bench.tpch.data import TABLES, ensure_data, tables
+from unistack.bench.tpch.queries import QUERIES
 
 SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sql")
 REL_TOL = 1e-6  # decimals are compared as floats: engines differ in intermediate precision

@@ -11,11 +11,17 @@ import sys
 import unistack as us
 
 TABLES = ("lineitem", "orders", "customer", "part", "partsupp", "supplier", "nation", "region")
-DEFAULT_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data")
 
 
-def data_dir(sf: float, root: str = DEFAULT_ROOT) -> str:
-    return os.path.join(root, f"sf{sf:g}")
+def default_root() -> str:
+    """Where generated data lives: ``$UNISTACK_TPCH_DATA`` or ``<cache dir>/tpch``."""
+    from unistack.config import cache_dir
+
+    return os.environ.get("UNISTACK_TPCH_DATA") or os.path.join(cache_dir(), "tpch")
+
+
+def data_dir(sf: float, root: str | None = None) -> str:
+    return os.path.join(root or default_root(), f"sf{sf:g}")
 
 
 def _tpchgen() -> str:
@@ -25,7 +31,7 @@ def _tpchgen() -> str:
     return exe
 
 
-def ensure_data(sf: float, root: str = DEFAULT_ROOT) -> str:
+def ensure_data(sf: float, root: str | None = None) -> str:
     """Generate TPC-H Parquet files at scale factor ``sf`` unless they exist; return their directory."""
     out = data_dir(sf, root)
     if all(os.path.exists(os.path.join(out, f"{t}.parquet")) for t in TABLES):

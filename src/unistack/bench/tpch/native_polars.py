@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from benchmarks.tpch.data import TABLES
+from unistack.bench.tpch.data import TABLES
 
 
 def scans(directory: str) -> dict[str, pl.LazyFrame]:
