@@ -53,3 +53,19 @@ def test_readme_commands_exist() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash scripts/test.sh" in ci
     assert os.access(ROOT / "scripts" / "test.sh", os.X_OK)
+
+
+def test_streaming_doc_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = python_blocks(ROOT / "docs" / "streaming.md")
+    namespace: dict[str, object] = {}
+    exec(compile(blocks[0], "docs/streaming.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "'k': 'b', 'n': 1" in out and "late_rows_dropped" in out
+
+
+def test_streaming_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import streaming
+
+    streaming.main()
+    out = capsys.readouterr().out
+    assert "window_start" in out and "rows_in': 4000" in out

@@ -28,6 +28,17 @@ from unistack.io import from_arrow, from_dict, from_pandas, from_polars, read_cs
 
 __version__ = "0.1.0"
 
+# Streams import Polars at module level; load them on first use so `import unistack` stays fast.
+_STREAM_NAMES = ("MemorySink", "StreamFrame", "StreamingQuery", "hop", "read_stream", "session", "tumble")
+
+
+def __getattr__(name: str) -> object:
+    if name in _STREAM_NAMES:
+        import unistack.stream as stream
+
+        return getattr(stream, name)
+    raise AttributeError(f"module 'unistack' has no attribute {name!r}")
+
 __all__ = [
     "ColumnNotFoundError",
     "DataSourceError",
@@ -39,7 +50,10 @@ __all__ = [
     "InvalidOperationError",
     "InvalidTypeError",
     "LazyFrame",
+    "MemorySink",
     "SchemaError",
+    "StreamFrame",
+    "StreamingQuery",
     "UnistackError",
     "UnsupportedOperationError",
     "UserFunctionError",
@@ -55,13 +69,17 @@ __all__ = [
     "from_dict",
     "from_pandas",
     "from_polars",
+    "hop",
     "get_option",
     "lit",
     "rank",
     "read_csv",
     "read_json",
     "read_parquet",
+    "read_stream",
     "reset_config",
     "row_number",
+    "session",
+    "tumble",
     "when",
 ]

@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 

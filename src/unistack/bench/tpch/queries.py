@@ -29,6 +29,11 @@ def _revenue() -> us.Expr:
     return col("l_extendedprice") * (1 - col("l_discount"))
 
 
+def _between_dates(column: str, start: dt.date, end: dt.date) -> us.Expr:
+    """``start <= column < end``."""
+    return (col(column) >= start) & (col(column) < end)
+
+
 def q1(t: Tables) -> us.LazyFrame:
     return (
         t["lineitem"].filter(col("l_shipdate") <= dt.date(1998, 9, 2))
@@ -96,7 +101,7 @@ def q4(t: Tables) -> us.LazyFrame:
 def q5(t: Tables) -> us.LazyFrame:
     return (
         t["customer"]
-        .join(t["orders"].filter((col("o_orderdate") >= dt.date(1994, 1, 1)) & (col("o_orderdate") < dt.date(1995, 1, 1))),
+        .join(t["orders"].filter(_between_dates("o_orderdate", dt.date(1994, 1, 1), dt.date(1995, 1, 1))),
               left_on="c_custkey", right_on="o_custkey")
         .join(t["lineitem"], left_on="o_orderkey", right_on="l_orderkey")
         .join(t["supplier"], left_on=["l_suppkey", "c_nationkey"], right_on=["s_suppkey", "s_nationkey"])
@@ -188,7 +193,7 @@ def q9(t: Tables) -> us.LazyFrame:
 def q10(t: Tables) -> us.LazyFrame:
     return (
         t["customer"]
-        .join(t["orders"].filter((col("o_orderdate") >= dt.date(1993, 10, 1)) & (col("o_orderdate") < dt.date(1994, 1, 1))),
+        .join(t["orders"].filter(_between_dates("o_orderdate", dt.date(1993, 10, 1), dt.date(1994, 1, 1))),
               left_on="c_custkey", right_on="o_custkey")
         .join(t["lineitem"].filter(col("l_returnflag") == "R"), left_on="o_orderkey", right_on="l_orderkey")
         .join(t["nation"], left_on="c_nationkey", right_on="n_nationkey")
