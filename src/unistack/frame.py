@@ -383,7 +383,7 @@ class LazyFrame:
         out = canonical_schema(schema)
         if len(set(out.names)) != len(out.names):
             raise SchemaError("map_batches schema has duplicate column names.")
-        label = name or getattr(fn, "__name__", "map_batches")
+        label = name or str(getattr(fn, "__name__", "map_batches"))
         return LazyFrame(pn.MapBatches(self._plan, fn, out, label))
 
     # -- running --------------------------------------------------------------------------------------------
@@ -452,7 +452,7 @@ class LazyFrame:
         >>> path = os.path.join(tempfile.mkdtemp(), "out.csv")
         >>> us.from_dict({"a": [1, 2]}).write_csv(path)
         >>> open(path).read().split()
-        ['a', '1', '2']
+        ['"a"', '1', '2']
         """
         from unistack.io import write_table
 
@@ -521,7 +521,15 @@ def _broadcast_aggregates(node: ex.ExprNode, schema: pa.Schema) -> ex.ExprNode:
 
 
 class GroupBy:
-    """``frame.group_by(keys)``: finish with :meth:`agg`."""
+    """``frame.group_by(keys)``: finish with :meth:`agg`.
+
+    Examples
+    --------
+    >>> import unistack as us
+    >>> grouped = us.from_dict({"k": ["a", "b", "a"], "v": [1, 2, 3]}).group_by("k")
+    >>> grouped.agg(us.col("v").sum()).sort("k").collect().to_pydict()
+    {'k': ['a', 'b'], 'v': [4, 2]}
+    """
 
     def __init__(self, frame: LazyFrame, keys: tuple[ex.ExprNode, ...]) -> None:
         self._frame = frame

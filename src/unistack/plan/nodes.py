@@ -43,7 +43,7 @@ class FileSource(Source):
     options: tuple[tuple[str, Any], ...] = ()
 
     @cached_property
-    def schema(self) -> pa.Schema:  # type: ignore[override]
+    def schema(self) -> pa.Schema:
         return canonical_schema(self.file_schema)
 
     def option(self, key: str, default: Any = None) -> Any:
@@ -66,7 +66,7 @@ class InMemorySource(Source):
     key: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @cached_property
-    def schema(self) -> pa.Schema:  # type: ignore[override]
+    def schema(self) -> pa.Schema:
         return canonical_schema(self.table.schema)
 
     def __eq__(self, other: object) -> bool:

@@ -96,8 +96,8 @@ def _expr(node: ExprNode, top: bool = False) -> str:
             assert operand is not None
             return f"{func}({_expr(operand, True)})"
         case WindowFunc(func=func, operand=operand, params=params):
-            args = ([_expr(operand, True)] if operand is not None else []) + [literal_text(p) for p in params]
-            return f"{func}({', '.join(args)})"
+            texts = ([_expr(operand, True)] if operand is not None else []) + [literal_text(p) for p in params]
+            return f"{func}({', '.join(texts)})"
         case Over(operand=operand, partition_by=part, order_by=order, descending=desc):
             spec = []
             if part:

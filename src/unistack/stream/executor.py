@@ -127,7 +127,7 @@ class WindowAggregator:
 
     def __init__(self, stage: WindowStage, input_schema: pa.Schema) -> None:
         self.stage = stage
-        unit = stage.time_type.unit  # type: ignore[attr-defined]
+        unit = stage.time_type.unit
         self.per_us = _UNIT_PER_US[unit]
         spec = stage.spec
         self.size = int(spec.size_us * self.per_us)
@@ -294,7 +294,7 @@ class LocalStreamExecutor:
             stage = plan.window
             time_col = ex.Alias(_typed_col(stage.time_column, stage.time_type), "__t")
             object.__setattr__(time_col, "dtype", stage.time_type)
-            prep = [time_col]
+            prep: list[ex.ExprNode] = [time_col]
             prep += [self._alias(k, f"__k{i}") for i, k in enumerate(stage.keys)]
             for j, a in enumerate(stage.aggs):
                 base = ex.strip_alias(a)
@@ -375,7 +375,8 @@ class LocalStreamExecutor:
         pending = self._path("offsets", f"{self.next_batch:08d}.json")
         if os.path.exists(pending):
             with open(pending) as fh:
-                return json.load(fh)  # type: ignore[no-any-return]
+                pending_record: dict[str, Any] = json.load(fh)
+                return pending_record
         return None
 
     # -- the loop ---------------------------------------------------------------------------------------------------
@@ -500,7 +501,7 @@ class StreamingQuery:
         elapsed = max(time.time() - p.started, 1e-9)
         wm = None
         if p.watermark_us is not None and self._executor.aggregator is not None:
-            unit = self._executor.aggregator.stage.time_type.unit  # type: ignore[attr-defined]
+            unit = self._executor.aggregator.stage.time_type.unit
             wm = pa.scalar(p.watermark_us, pa.timestamp(unit, "UTC")).as_py() if abs(p.watermark_us) < _INF else None
         return {
             "batches": p.batches, "rows_in": p.rows_in, "rows_out": p.rows_out,

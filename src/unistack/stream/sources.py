@@ -212,7 +212,7 @@ class StreamInput(Source):
     key: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
-    def schema(self) -> pa.Schema:  # type: ignore[override]
+    def schema(self) -> pa.Schema:
         return canonical_schema(self.source.schema)
 
     def __eq__(self, other: object) -> bool:

@@ -109,10 +109,11 @@ def summarise(results: list[dict[str, Any]], sf: float, engines: list[str]) -> d
     regrets, within, overhead = [], 0, []
     per_query = []
     for q in queries:
-        times = {e: warm[(e, q)].get("median_s") for e in engines if warm.get((e, q), {}).get("status") == "ok"}
+        times: dict[str, float] = {e: float(warm[(e, q)]["median_s"]) for e in engines
+                                   if warm.get((e, q), {}).get("status") == "ok"}
         auto = warm.get(("auto", q), {})
         best = min(times.values()) if times else None
-        regret = auto.get("median_s") / best if best and auto.get("status") == "ok" else None
+        regret = float(auto["median_s"]) / best if best and auto.get("status") == "ok" else None
         if regret is not None:
             regrets.append(regret)
             within += regret <= 1.10
@@ -219,7 +220,7 @@ def make_plots(results: list[dict[str, Any]], sfs: list[float], engines: list[st
         fig, ax = plt.subplots(figsize=(max(8, len(queries) * 0.9), 4.5))
         width = 0.8 / len(cols)
         for i, e in enumerate(cols):
-            ys = [warm.get((e, q), {}).get("median_s") if warm.get((e, q), {}).get("status") == "ok" else math.nan
+            ys = [float(warm[(e, q)]["median_s"]) if warm.get((e, q), {}).get("status") == "ok" else math.nan
                   for q in queries]
             ax.bar([j + i * width for j in range(len(queries))], ys, width, label=e)
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(queries))], [f"Q{q}" for q in queries])
@@ -235,14 +236,15 @@ def make_plots(results: list[dict[str, Any]], sfs: list[float], engines: list[st
     if len(sfs) > 1:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for e in cols:
-            xs, ys = [], []
+            xs: list[float] = []
+            totals: list[float] = []
             for sf in sfs:
                 s = summarise(results, sf, engines)
                 if s["complete"].get(e):
                     xs.append(sf)
-                    ys.append(s["totals"][e])
+                    totals.append(s["totals"][e])
             if xs:
-                ax.plot(xs, ys, marker="o", label=e)
+                ax.plot(xs, totals, marker="o", label=e)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("scale factor")

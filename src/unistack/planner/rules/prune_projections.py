@@ -27,13 +27,14 @@ def _used(exprs: tuple[ex.ExprNode, ...] | list[ex.ExprNode]) -> set[str]:
 
 
 def _prune(node: pn.PlanNode, required: set[str] | None) -> pn.PlanNode:
+    need: set[str] | None
     match node:
         case pn.Scan(source=source, filters=filters):
             if required is None:
                 return node
-            need = required | _used(filters)
+            scan_need = required | _used(filters)
             names = source.schema.names
-            cols = tuple(n for n in names if n in need) or (names[0],)
+            cols = tuple(n for n in names if n in scan_need) or (names[0],)
             return dataclasses.replace(node, columns=None if len(cols) == len(names) else cols)
         case pn.Project(input=child, exprs=exprs):
             kept = exprs if required is None else tuple(e for e in exprs if ex.output_name(e) in required)
