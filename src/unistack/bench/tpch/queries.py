@@ -377,14 +377,15 @@ def q20(t: Tables) -> us.LazyFrame:
 
 def q21(t: Tables) -> us.LazyFrame:
     li = t["lineitem"].select("l_orderkey", "l_suppkey", "l_receiptdate", "l_commitdate")
-    suppliers_per_order = li.group_by("l_orderkey").agg(n_supp=col("l_suppkey").n_unique())
+    # "another supplier in the order" <=> the order's suppliers are not all the same: min != max.
+    suppliers = li.group_by("l_orderkey").agg(lo=col("l_suppkey").min(), hi=col("l_suppkey").max())
     late = li.filter(col("l_receiptdate") > col("l_commitdate"))
-    late_per_order = late.group_by("l_orderkey").agg(n_late=col("l_suppkey").n_unique())
+    late_suppliers = late.group_by("l_orderkey").agg(late_lo=col("l_suppkey").min(), late_hi=col("l_suppkey").max())
     return (
         late.join(t["orders"].filter(col("o_orderstatus") == "F"), left_on="l_orderkey", right_on="o_orderkey",
                   how="semi")
-        .join(suppliers_per_order.filter(col("n_supp") > 1), on="l_orderkey", how="semi")
-        .join(late_per_order.filter(col("n_late") == 1), on="l_orderkey", how="semi")
+        .join(suppliers.filter(col("lo") != col("hi")), on="l_orderkey", how="semi")
+        .join(late_suppliers.filter(col("late_lo") == col("late_hi")), on="l_orderkey", how="semi")
         .join(t["supplier"], left_on="l_suppkey", right_on="s_suppkey")
         .join(t["nation"].filter(col("n_name") == "SAUDI ARABIA"), left_on="s_nationkey", right_on="n_nationkey",
               how="semi")
