@@ -220,7 +220,16 @@ def config(options: Mapping[str, Any] | None = None, /, **kwargs: Any) -> _Resto
 
 
 def reset_config() -> None:
-    """Forget every ``us.config`` override and re-read the config file on next use."""
+    """Forget every ``us.config`` override and re-read the config file on next use.
+
+    Examples
+    --------
+    >>> import unistack as us
+    >>> _ = us.config(spark_shuffle_partitions=3)
+    >>> us.reset_config()
+    >>> us.get_option("spark.shuffle_partitions") == 3
+    False
+    """
     global _file_cache
     with _lock:
         _overrides.clear()

@@ -66,7 +66,7 @@ class _Binder:
 
     def bind(self, node: ExprNode, inside_agg: bool) -> ExprNode:
         method = getattr(self, "_" + type(node).__name__.lower())
-        return method(node, inside_agg)  # type: ignore[no-any-return]
+        return method(node, inside_agg)
 
     def _column(self, node: Column, inside_agg: bool) -> ExprNode:
         if node.name not in self.names:
@@ -104,8 +104,10 @@ class _Binder:
     def _binaryop(self, node: BinaryOp, inside_agg: bool) -> ExprNode:
         left = self.bind(node.left, inside_agg)
         right = self.bind(node.right, inside_agg)
-        left, right = _unify_weak(left, right)
         op = node.op
+        if op in ARITHMETIC_OPS:  # the operator's own message ("arithmetic needs numbers") comes first
+            t.arithmetic_type(op, left.dtype, right.dtype)
+        left, right = _unify_weak(left, right)
         if op in BOOLEAN_OPS:
             for side in (left, right):
                 if not (pa.types.is_boolean(side.dtype) or t.is_null(side.dtype)):
@@ -127,7 +129,12 @@ class _Binder:
             raise InvalidOperationError(f"unknown function {node.name!r}")
         args = tuple(self.bind(a, inside_agg) for a in node.args)
         if node.name in ("fill_null", "coalesce"):
-            common = spec.infer([a.dtype for a in args], node.params)
+            # like when/then: Python literals take the type of the expressions they meet (fill_null(0) on int32)
+            strong = [a.dtype for a in args if not _is_weak(a)] or [a.dtype for a in args]
+            common = spec.infer(strong, node.params) if len(strong) > 1 else strong[0]
+            for a in args:
+                if _is_weak(a):
+                    common = _weak_supertype(a, common)
             args = tuple(_retype_weak(a, common) for a in args)
         return _typed(Call(node.name, args, node.params), spec.infer([a.dtype for a in args], node.params))
 
@@ -277,6 +284,8 @@ def _weak_supertype(lit: ExprNode, other: pa.DataType) -> pa.DataType:
             )
         return other
     assert own is not None
+    if pa.types.is_boolean(other) and t.is_numeric(own):
+        return own  # bool + 1: arithmetic counts a bool as int64 (arithmetic_type); comparisons still refuse it
     return t.supertype(own, other, "combine")
 
 

@@ -194,7 +194,7 @@ def literal_type(value: Any) -> pa.DataType:
     Examples
     --------
     >>> literal_type(decimal.Decimal("0.05"))
-    Decimal128Type(decimal128(3, 2))
+    Decimal128Type(decimal128(2, 2))
     """
     if value is None:
         return pa.null()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import singledispatch
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 import pyarrow as pa
@@ -25,7 +25,7 @@ def polars_dtype(dtype: pa.DataType) -> pl.DataType:
     """The Polars type for an Arrow type."""
     if pa.types.is_null(dtype):
         return pl.Null()
-    return pl.DataFrame(pa.table({"x": pa.array([], type=dtype)})).schema["x"]  # type: ignore[return-value]
+    return pl.DataFrame(pa.table({"x": pa.array([], type=dtype)})).schema["x"]
 
 
 def polars_schema(schema: pa.Schema) -> pl.Schema:
@@ -58,14 +58,42 @@ def _(node: ex.Alias) -> pl.Expr:
 
 @compile_expr.register
 def _(node: ex.Cast) -> pl.Expr:
-    return compile_expr(node.operand).cast(polars_dtype(node.to), strict=False)
+    x = compile_expr(node.operand)
+    src, to = node.operand.dtype, node.to
+    if src is not None and t.is_string(src):
+        if pa.types.is_date(to):
+            return x.str.to_date("%Y-%m-%d", strict=False)
+        if pa.types.is_timestamp(to):
+            return _parse_timestamp(x, to)
+        if pa.types.is_boolean(to):
+            lowered = x.str.to_lowercase()
+            return pl.when(lowered == "true").then(True).when(lowered == "false").then(False).otherwise(None)
+    return x.cast(polars_dtype(to), strict=False)
+
+
+# ISO 8601 forms every engine parses (docs/semantics.md S-CAST-FAIL); anything else gives null.
+_TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
+
+
+def _parse_timestamp(x: pl.Expr, to: pa.TimestampType) -> pl.Expr:
+    unit: Literal["ns", "us", "ms"] = "ms" if to.unit == "s" else to.unit
+    parsed = pl.coalesce([x.str.to_datetime(f, strict=False, time_unit=unit) for f in _TIMESTAMP_FORMATS])
+    if to.tz is not None:  # a string without an offset is a UTC time
+        parsed = parsed.dt.replace_time_zone("UTC").dt.convert_time_zone(to.tz)
+    return parsed.cast(polars_dtype(to))
+
+
+def _boolean(node: ex.ExprNode) -> pl.Expr:
+    """A condition as a Polars Boolean (a column or literal of the null type is an all-null condition)."""
+    x = compile_expr(node)
+    return x.cast(pl.Boolean) if node.dtype is None or t.is_null(node.dtype) else x
 
 
 @compile_expr.register
 def _(node: ex.UnaryOp) -> pl.Expr:
-    inner = compile_expr(node.operand)
     if node.op == "not":
-        return ~inner
+        return ~_boolean(node.operand)
+    inner = compile_expr(node.operand)
     assert node.dtype is not None
     return -(inner.cast(polars_dtype(node.dtype)))
 
@@ -77,11 +105,13 @@ def _nonzero(divisor: pl.Expr, numerator: pl.Expr, result: pl.Expr) -> pl.Expr:
 
 @compile_expr.register
 def _(node: ex.BinaryOp) -> pl.Expr:
-    left, right = compile_expr(node.left), compile_expr(node.right)
     op = node.op
+    if op in ex.BOOLEAN_OPS:
+        return _BINARY[op](_boolean(node.left), _boolean(node.right))
+    left, right = compile_expr(node.left), compile_expr(node.right)
     if op in ex.COMPARISON_OPS or op in ex.BOOLEAN_OPS:
         if op in ex.COMPARISON_OPS:
-            common = t.supertype(node.left.dtype, node.right.dtype)  # type: ignore[arg-type]
+            common = t.supertype(node.left.dtype, node.right.dtype)
             if not t.is_null(common) and node.left.dtype != node.right.dtype:
                 left, right = left.cast(polars_dtype(common)), right.cast(polars_dtype(common))
         return _BINARY[op](left, right)
@@ -110,9 +140,11 @@ _BINARY: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
 @compile_expr.register
 def _(node: ex.Case) -> pl.Expr:
     chain: Any = pl
+    assert node.dtype is not None
+    out = polars_dtype(node.dtype)  # every branch in the result type, so arithmetic above it is exact
     for cond, value in node.branches:
-        chain = chain.when(compile_expr(cond)).then(compile_expr(value))
-    return chain.otherwise(compile_expr(node.otherwise))  # type: ignore[no-any-return]
+        chain = chain.when(_boolean(cond)).then(compile_expr(value).cast(out, strict=False))
+    return chain.otherwise(compile_expr(node.otherwise).cast(out, strict=False))
 
 
 _ASCII_WHITESPACE = " \t\n\r\x0b\x0c"
@@ -121,9 +153,23 @@ _TRUNCATE = {"year": "1y", "quarter": "1q", "month": "1mo", "week": "1w", "day":
 
 
 def _is_in(node: ex.Call, x: pl.Expr) -> pl.Expr:
+    """Membership compared in the common type of the column and the values (``int_col.is_in([1, 2.5])``
+    compares as float64, so 2.5 matches nothing); null input gives null, null values are ignored."""
+    arg = node.args[0].dtype
+    assert arg is not None
     values = [v for v in node.params[0] if v is not None]
-    dtype = polars_dtype(node.args[0].dtype)  # type: ignore[arg-type]
-    member = x.is_in(pl.lit(pl.Series(values, dtype=dtype)).implode()) if values else pl.lit(False)
+    common = arg
+    for v in values:
+        common = t.supertype(common, t.literal_type(v), "compare")
+    if t.is_null(common):
+        return pl.lit(None, dtype=pl.Boolean)
+    # a value the common type cannot hold (2**63 for int64) equals nothing in it
+    values = [v for v in values if t.literal_fits(v, common)]
+    if not values:
+        return pl.when(x.is_null()).then(None).otherwise(pl.lit(False))
+    target = polars_dtype(common)
+    series = pl.Series(pa.array(values, type=common)).cast(target)
+    member = x.cast(target).is_in(pl.lit(series).implode())
     return pl.when(x.is_null()).then(None).otherwise(member)
 
 
@@ -245,12 +291,12 @@ def _window(node: ex.Over) -> pl.Expr:
             return pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(part, **kw)
         case "rank" | "dense_rank" if op.operand is None:
             # SQL rank(): ties on every order key share the smallest position.
-            method = "min" if op.func == "rank" else "dense"
+            method: Literal["min", "dense"] = "min" if op.func == "rank" else "dense"
             return pl.struct(_rank_keys(node)).rank(method).cast(pl.Int64).over(part)
         case "rank" | "dense_rank":
             assert op.operand is not None
-            method = "min" if op.func == "rank" else "dense"
-            return compile_expr(op.operand).rank(method, descending=bool(op.params and op.params[0])).cast(
+            col_method: Literal["min", "dense"] = "min" if op.func == "rank" else "dense"
+            return compile_expr(op.operand).rank(col_method, descending=bool(op.params and op.params[0])).cast(
                 pl.Int64).over(part)
         case "cum_sum":
             assert op.operand is not None and op.dtype is not None
@@ -301,22 +347,37 @@ def _scan_source(node: pn.Scan) -> pl.LazyFrame:
     raise NotImplementedError(f"format {src.format}")
 
 
+def _canonical(lf: pl.LazyFrame, schema: pa.Schema) -> pl.LazyFrame:
+    """Cast what Polars read to the plan's canonical types (a dictionary column arrives as Categorical,
+    which string functions and joins with plain strings refuse)."""
+    expected = polars_schema(schema)
+    actual = lf.collect_schema()
+    casts = {name: dtype for name, dtype in expected.items() if actual.get(name) != dtype}
+    return lf.cast(casts) if casts else lf  # type: ignore[arg-type]
+
+
 @compile_node.register
 def _(node: pn.Scan) -> pl.LazyFrame:
-    lf = _scan_source(node)
+    lf = _canonical(_scan_source(node), node.source.schema)
     if node.columns is not None:
         lf = lf.select(list(node.columns))
     for f in node.filters:
-        lf = lf.filter(compile_expr(f))
+        lf = lf.filter(_boolean(f))
     if node.limit is not None:
         lf = lf.head(node.limit)
     return lf
 
 
+def _named(node: ex.ExprNode) -> pl.Expr:
+    """An output expression under the plan's name for it (Polars' own default names differ, e.g. for
+    ``us.rank().over(order_by="t")`` it would say ``t``)."""
+    return compile_expr(node).alias(ex.output_name(node))
+
+
 @compile_node.register
 def _(node: pn.Project) -> pl.LazyFrame:
     lf = compile_node(node.input)
-    exprs = [compile_expr(e) for e in node.exprs]
+    exprs = [_named(e) for e in node.exprs]
     if any(ex.columns_used(e) or ex.has_window(e) for e in node.exprs):
         return lf.select(exprs)
     # Only literals: one value per input row (Polars' select would give one row).
@@ -326,16 +387,16 @@ def _(node: pn.Project) -> pl.LazyFrame:
 
 @compile_node.register
 def _(node: pn.Filter) -> pl.LazyFrame:
-    return compile_node(node.input).filter(compile_expr(node.predicate))
+    return compile_node(node.input).filter(_boolean(node.predicate))
 
 
 @compile_node.register
 def _(node: pn.Aggregate) -> pl.LazyFrame:
     lf = compile_node(node.input)
-    aggs = [compile_expr(a) for a in node.aggs]
+    aggs = [_named(a) for a in node.aggs]
     if not node.keys:
         return lf.select(aggs)
-    return lf.group_by([compile_expr(k) for k in node.keys]).agg(aggs)
+    return lf.group_by([_named(k) for k in node.keys]).agg(aggs)
 
 
 @compile_node.register

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 import polars as pl
 import pyarrow as pa
@@ -30,10 +31,10 @@ class PolarsEngine:
         return compile_node(plan)
 
     def execute(self, plan: pn.PlanNode) -> pa.Table:
-        lf = self.compile(plan)
-        engine = "streaming" if get_option("polars.streaming") else "auto"
+        engine: Literal["streaming", "auto"] = "streaming" if get_option("polars.streaming") else "auto"
         try:
-            df = lf.collect(engine=engine)
+            # compiling reads file schemas too, so its errors are input errors like those of collect
+            df = self.compile(plan).collect(engine=engine)
         except UnistackError:
             raise
         except (pl.exceptions.ComputeError, OSError) as e:

@@ -8,6 +8,7 @@ docs/semantics.md (division by zero is null; ``//`` and ``%`` floor); anything e
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import pyarrow as pa
@@ -25,8 +26,15 @@ def _num(node: ex.ExprNode) -> bool:
             and (pa.types.is_int64(node.dtype) or pa.types.is_float64(node.dtype)))
 
 
+def _order_key(v: Any) -> tuple[int, Any]:
+    """Comparison key where NaN equals NaN and is above every number (docs/semantics.md S-NAN-CMP)."""
+    return (1, 0) if isinstance(v, float) and math.isnan(v) else (0, v)
+
+
 def _evaluate(op: str, a: Any, b: Any) -> tuple[bool, Any]:
     """(folded?, value) for two Python numbers under the plan's semantics."""
+    if op in ("==", "!=", "<", "<=", ">", ">="):
+        a, b = _order_key(a), _order_key(b)
     try:
         match op:
             case "+": return True, a + b
@@ -61,7 +69,7 @@ def fold_expr(node: ex.ExprNode) -> ex.ExprNode:
     if kids:
         new = tuple(fold_expr(k) for k in kids)
         if any(a is not b for a, b in zip(new, kids)):
-            node = typed(ex.replace_children(node, new), node.dtype)  # type: ignore[arg-type]
+            node = typed(ex.replace_children(node, new), node.dtype)
     if isinstance(node, ex.BinaryOp):
         left, right = node.left, node.right
         if node.op in ("&", "|"):
@@ -93,6 +101,8 @@ def _is_bool_lit(node: ex.ExprNode, value: bool) -> bool:
 
 def _fold_bool(node: ex.BinaryOp) -> ex.ExprNode:
     left, right = node.left, node.right
+    if not all(side.dtype is not None and pa.types.is_boolean(side.dtype) for side in (left, right)):
+        return node  # ``null_column & true`` is a bool; returning the null-typed column would change the type
     if node.op == "&":
         if _is_bool_lit(left, True):
             return right
