@@ -229,6 +229,13 @@ def _min_with_nan(x: pl.Expr, dtype: pa.DataType) -> pl.Expr:
     return x.min()
 
 
+def _sums_to(in_type: pa.DataType, out_type: pa.DataType) -> bool:
+    """Whether Polars' own sum of ``in_type`` already has the plan's result type (no cast needed)."""
+    if pa.types.is_decimal(in_type):
+        return True  # Polars sums decimal(p, s) as decimal(38, s), the plan's type
+    return in_type == out_type and (pa.types.is_int64(in_type) or pa.types.is_float64(in_type))
+
+
 def agg_expr(node: ex.Agg) -> pl.Expr:
     """An aggregate as a Polars expression (usable in group_by().agg(), select() and .over())."""
     if node.func == "len":
@@ -241,7 +248,8 @@ def agg_expr(node: ex.Agg) -> pl.Expr:
     match node.func:
         case "sum":
             # Polars sums an all-null group to 0; the semantics say null.
-            return pl.when(x.count() > 0).then(x.cast(out).sum()).otherwise(None).cast(out)
+            summed = x.sum() if _sums_to(in_type, node.dtype) else x.cast(out).sum()
+            return pl.when(x.count() > 0).then(summed).otherwise(None)
         case "mean":
             return x.cast(pl.Float64).mean()
         case "min":
@@ -402,9 +410,15 @@ def _(node: pn.Aggregate) -> pl.LazyFrame:
 @compile_node.register
 def _(node: pn.Join) -> pl.LazyFrame:
     left, right = compile_node(node.left), compile_node(node.right)
-    # Rename the right side to private names so Polars' own suffix/coalesce rules never apply.
-    rnames = {name: f"__us_r{i}" for i, name in enumerate(node.right.schema.names)}
-    right = right.rename(rnames)
+    # Right columns whose names clash with the left get private names, so Polars' own suffix rules never
+    # apply; the others keep their names, which lets Polars share identical scans of both sides.
+    left_names = set(node.left.schema.names)
+    rnames = {name: (f"__us_r{i}" if name in left_names else name)
+              for i, name in enumerate(node.right.schema.names)}
+    if node.how not in ("semi", "anti") and any(k != v for k, v in rnames.items()):
+        right = right.rename({k: v for k, v in rnames.items() if k != v})
+    else:
+        rnames = {name: name for name in rnames}
     if node.how == "cross":
         joined = left.join(right, how="cross")
     else:
