@@ -1,0 +1,304 @@
+"""unistack's Flink worker: one long-lived PyFlink TableEnvironment serving requests on stdin/stdout.
+
+This file runs as a script under the Python of the Flink environment (``unistack engines install flink``),
+which has apache-flink, pyarrow 16 and pandas 2.2 but not unistack or its dependencies: it imports only
+the standard library, pyflink and pyarrow, and loads ``protocol.py`` (next to it) by file path.
+
+Requests (a JSON header plus Arrow IPC stream payloads, see protocol.py):
+
+- ``start``: ``{"parallelism", "target", "rest_address", "rest_port", "conf"}``; creates the
+  TableEnvironment (batch mode; local mini-cluster, or a remote cluster with the bundled flink-python
+  jar in ``pipeline.jars``) and answers with the versions and the start-up time.
+- ``query``: ``{"inputs": [...], "sql", "mode": "execute" | "explain"}``; each input is
+  ``{"name", "kind": "arrow", "columns": [[name, flink type], ...]}`` (its data is the next payload)
+  or ``{"name", "kind": "ddl", "ddl"}``. Inputs are temporary views/tables dropped after the query.
+  ``execute`` answers with the result as one Arrow IPC stream; ``explain`` with Flink's plan text.
+- ``ping``, ``shutdown``.
+
+Lifecycle: the worker exits when its stdin closes or its parent dies (a watchdog thread), and then kills
+its process group, which holds the JVM that PyFlink started. Anything PyFlink or the JVM prints goes to
+stderr: stdout carries only protocol messages.
+"""
+
+import contextlib
+import importlib.util
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from typing import Any
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _load_protocol() -> Any:
+    spec = importlib.util.spec_from_file_location("_unistack_flink_protocol", os.path.join(_HERE, "protocol.py"))
+    if spec is None or spec.loader is None:
+        raise ImportError("protocol.py not found next to worker.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+protocol = _load_protocol()
+
+
+def _kill_group_and_exit(code: int = 0) -> None:
+    """Exit, taking the JVM along (it is in this process group when unistack started the worker)."""
+    sys.stderr.flush()
+    if os.getpgrp() == os.getpid():
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgrp(), signal.SIGTERM)
+    os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """Exit (with the JVM) as soon as the process that started us is gone, even in the middle of a query.
+
+    A watchdog thread polls the parent pid; Linux's PR_SET_PDEATHSIG is not used because it fires when
+    the *thread* that started the worker ends, which in a thread pool is not the end of the process.
+    """
+    parent = os.getppid()
+    if parent == 1:
+        _kill_group_and_exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                _kill_group_and_exit(1)
+
+    threading.Thread(target=watch, name="unistack-parent-watchdog", daemon=True).start()
+
+
+def _parse_type(spec: str) -> Any:
+    """A Flink DataType from the type text the main process sends (``BIGINT``, ``DECIMAL(12, 2)``...)."""
+    from pyflink.table import DataTypes
+
+    spec = spec.strip().upper()
+    simple = {
+        "BOOLEAN": DataTypes.BOOLEAN, "TINYINT": DataTypes.TINYINT, "SMALLINT": DataTypes.SMALLINT,
+        "INT": DataTypes.INT, "BIGINT": DataTypes.BIGINT, "FLOAT": DataTypes.FLOAT,
+        "DOUBLE": DataTypes.DOUBLE, "STRING": DataTypes.STRING, "BYTES": DataTypes.BYTES,
+        "DATE": DataTypes.DATE,
+    }
+    if spec in simple:
+        return simple[spec]()
+    name, _, rest = spec.partition("(")
+    args = [int(a) for a in rest.rstrip(")").split(",")] if rest else []
+    if name == "TIMESTAMP":
+        return DataTypes.TIMESTAMP(*args)
+    if name == "DECIMAL":
+        return DataTypes.DECIMAL(*args)
+    raise ValueError(f"unsupported Flink type {spec!r}")
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.t_env: Any = None
+        self.started = 0.0
+
+    # -- requests ------------------------------------------------------------------------------------
+
+    def start(self, header: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        t0 = time.perf_counter()
+        import pyarrow
+        import pyflink
+        from pyflink.common import Configuration
+        from pyflink.table import EnvironmentSettings, TableEnvironment
+
+        conf = Configuration()
+        conf.set_string("parallelism.default", str(header.get("parallelism", 1)))
+        conf.set_string("table.exec.resource.default-parallelism", str(header.get("parallelism", 1)))
+        conf.set_string("table.local-time-zone", "UTC")
+        if header.get("target", "local") == "remote":
+            jar = os.path.join(os.path.dirname(pyflink.__file__), "opt")
+            jars = [os.path.join(jar, f) for f in sorted(os.listdir(jar)) if f.startswith("flink-python")]
+            conf.set_string("execution.target", "remote")
+            conf.set_string("rest.address", str(header["rest_address"]))
+            conf.set_string("rest.port", str(header["rest_port"]))
+            conf.set_string("pipeline.jars", ";".join("file://" + j for j in jars))
+        for key, value in (header.get("conf") or {}).items():
+            conf.set_string(str(key), str(value))
+        settings = EnvironmentSettings.new_instance().in_batch_mode().with_configuration(conf).build()
+        self.t_env = TableEnvironment.create(settings)
+        self.started = time.perf_counter() - t0
+        return {"ok": True, "pyflink": _pyflink_version(), "pyarrow": pyarrow.__version__,
+                "python": sys.version.split()[0], "startup_seconds": self.started}, []
+
+    def query(self, header: dict[str, Any], payloads: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+        t_env = self.t_env
+        created = []
+        try:
+            pending = list(payloads)
+            for item in header.get("inputs", []):
+                if item["kind"] == "arrow":
+                    table = self._arrow_input(item["columns"], pending.pop(0))
+                    t_env.create_temporary_view(item["name"], table)
+                    created.append(("view", item["name"]))
+                else:
+                    t_env.execute_sql(item["ddl"])
+                    created.append(("table", item["name"]))
+            if header.get("mode") == "explain":
+                return {"ok": True, "explain": t_env.explain_sql(header["sql"])}, []
+            t0 = time.perf_counter()
+            data, rows = self._collect(t_env.sql_query(header["sql"]))
+            return {"ok": True, "rows": rows, "flink_seconds": time.perf_counter() - t0}, [data]
+        finally:
+            for kind, name in created:
+                try:
+                    if kind == "view":
+                        t_env.drop_temporary_view(name)
+                    else:
+                        t_env.drop_temporary_table(name)
+                except Exception:
+                    pass
+
+    def _arrow_input(self, columns: list[list[str]], data: bytes) -> Any:
+        """A Flink table from an Arrow IPC stream, without pandas in between (the route from_pandas
+        takes inside PyFlink, fed directly with Arrow record batches)."""
+        import pyarrow as pa
+        from pyflink.java_gateway import get_gateway
+        from pyflink.table import Table
+        from pyflink.table.types import RowField, RowType, _to_java_data_type, create_arrow_schema
+        from pyflink.util.java_utils import load_java_class
+
+        names = [c[0] for c in columns]
+        types = [_parse_type(c[1]) for c in columns]
+        row_type = RowType([RowField(n, t) for n, t in zip(names, types)])
+        schema = create_arrow_schema(names, types)
+        table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+        arrays = [col.cast(f.type) if col.type != f.type else col for col, f in zip(table.columns, schema)]
+        table = pa.Table.from_arrays(arrays, schema=schema)
+        fd, path = tempfile.mkstemp(prefix="unistack-flink-", suffix=".arrow")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                writer = pa.RecordBatchStreamWriter(out, schema)
+                for batch in table.to_batches():
+                    writer.write_batch(batch)
+                writer.close()
+            jvm = get_gateway().jvm
+            data_type = _to_java_data_type(row_type).notNull()
+            data_type = data_type.bridgedTo(load_java_class("org.apache.flink.table.data.RowData"))
+            desc = jvm.org.apache.flink.table.runtime.arrow.ArrowUtils.createArrowTableSourceDesc(data_type, path)
+            return Table(getattr(self.t_env._j_tenv, "from")(desc), self.t_env)
+        finally:
+            os.unlink(path)
+
+    def _collect(self, table: Any) -> tuple[bytes, int]:
+        """Run a query and return its result as Arrow IPC stream bytes (and the row count)."""
+        import pyarrow as pa
+        from pyflink.java_gateway import get_gateway
+        from pyflink.table.serializers import ArrowSerializer
+        from pyflink.table.types import create_arrow_schema
+
+        gateway = get_gateway()
+        self.t_env._before_execute()
+        j_table = table._j_table
+        schema = table.get_schema()
+        names, types = schema.get_field_names(), schema.get_field_data_types()
+        arrow_schema = create_arrow_schema(names, types)
+        size = j_table.getTableEnvironment().getConfig().get(
+            gateway.jvm.org.apache.flink.python.PythonOptions.MAX_ARROW_BATCH_SIZE)
+        batches_iterator = gateway.jvm.org.apache.flink.table.runtime.arrow.ArrowUtils.collectAsPandasDataFrame(
+            j_table, size)
+        batches = []
+        if batches_iterator.hasNext():
+            serializer = ArrowSerializer(arrow_schema, schema.to_row_data_type(), None)
+            batches = list(serializer.load_from_iterator(batches_iterator))
+        sink = pa.BufferOutputStream()
+        writer = pa.ipc.new_stream(sink, arrow_schema)
+        rows = 0
+        for batch in batches:
+            if batch.schema != arrow_schema:
+                batch = pa.RecordBatch.from_arrays(batch.columns, schema=arrow_schema)
+            writer.write_batch(batch)
+            rows += batch.num_rows
+        writer.close()
+        return sink.getvalue().to_pybytes(), rows
+
+
+def _pyflink_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("apache-flink")
+    except Exception:
+        return "unknown"
+
+
+def _error(e: BaseException) -> dict[str, Any]:
+    """An error answer: the Java exception chain when there is one, else the Python error."""
+    message = f"{type(e).__name__}: {e}"
+    java = getattr(e, "java_exception", None)
+    if java is not None:
+        try:
+            parts: list[str] = []
+            cause = java
+            while cause is not None and len(parts) < 12:
+                text = str(cause.toString())
+                if not parts or text not in parts[-1]:
+                    parts.append(text)
+                nxt = cause.getCause()
+                cause = None if nxt is None or nxt.equals(cause) else nxt
+            message = "\n  caused by: ".join(parts)
+        except Exception:
+            message = str(java)
+    return {"ok": False, "error": type(e).__name__, "message": message[:20000],
+            "traceback": traceback.format_exc()[-4000:]}
+
+
+def main() -> None:
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # PyFlink, py4j and the JVM print to stdout; keep it for the protocol
+    sys.stdout = sys.stderr
+    signal.signal(signal.SIGTERM, lambda *_: _kill_group_and_exit(143))
+    _die_with_parent()
+    try:
+        _serve(out)
+    finally:
+        _kill_group_and_exit(0)
+
+
+def _serve(out: Any) -> None:
+    """Answer requests until stdin closes, a shutdown request arrives, or the main process stops reading."""
+    read_exact = protocol.stream_reader(sys.stdin.buffer)
+    worker = Worker()
+    while True:
+        try:
+            header, payloads = protocol.decode_from(read_exact)
+        except protocol.ProtocolError:
+            return  # stdin closed: the main process is gone or done with us
+        op = header.get("op")
+        reply: dict[str, Any]
+        data: list[bytes]
+        try:
+            if op == "shutdown":
+                protocol.send(out, {"ok": True})
+                return
+            if op == "ping":
+                reply, data = {"ok": True, "started": worker.t_env is not None}, []
+            elif op == "start":
+                reply, data = worker.start(header)
+            elif op == "query":
+                if worker.t_env is None:
+                    raise RuntimeError("worker not started")
+                reply, data = worker.query(header, payloads)
+            else:
+                reply, data = {"ok": False, "error": "ProtocolError", "message": f"unknown op {op!r}"}, []
+        except Exception as e:
+            reply, data = _error(e), []
+        try:
+            protocol.send(out, reply, data)
+        except OSError:
+            return  # the main process stopped reading (it timed out or exited)
+
+
+if __name__ == "__main__":
+    main()
