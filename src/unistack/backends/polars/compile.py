@@ -122,6 +122,10 @@ def _(node: ex.BinaryOp) -> pl.Expr:
     out = polars_dtype(node.dtype)
     if op in ("+", "-", "*") and not pa.types.is_decimal(node.dtype):
         left, right = left.cast(out), right.cast(out)
+    elif op == "*":
+        # Polars gives a decimal product the larger operand scale and rounds; widening one operand to the
+        # product's scale (s1 + s2) keeps it exact (docs/semantics.md S-DECIMAL).
+        left = left.cast(pl.Decimal(38, node.dtype.scale))
     if op in ("//", "%"):
         left, right = left.cast(out), right.cast(out)
         return _nonzero(right, left, _BINARY[op](left, right))

@@ -18,7 +18,7 @@ from unistack.bench.tpch.data import TABLES, ensure_data, tables
 from unistack.bench.tpch.queries import QUERIES
 
 SQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sql")
-REL_TOL = 1e-6  # decimals are compared as floats: engines differ in intermediate precision
+REL_TOL = 1e-6  # floats (and a decimal against a float) compare within this; decimals compare exactly
 
 
 def official_sql(n: int) -> str:
@@ -49,10 +49,15 @@ def compare(actual: pa.Table, expected: pa.Table) -> str | None:
         return f"columns {actual.column_names} != {expected.column_names}"
     if actual.num_rows != expected.num_rows:
         return f"{actual.num_rows} rows != {expected.num_rows}"
-    a_rows = list(zip(*[[_norm(v) for v in c.to_pylist()] for c in actual.columns]))
-    e_rows = list(zip(*[[_norm(v) for v in c.to_pylist()] for c in expected.columns]))
+    a_rows = list(zip(*[c.to_pylist() for c in actual.columns]))
+    e_rows = list(zip(*[c.to_pylist() for c in expected.columns]))
     for i, (ra, re_) in enumerate(zip(a_rows, e_rows)):
         for name, x, y in zip(actual.column_names, ra, re_):
+            if isinstance(x, decimal.Decimal) and isinstance(y, decimal.Decimal):
+                if x != y:  # exact decimals must be exact (docs/semantics.md S-DECIMAL)
+                    return f"row {i} column {name}: {x!r} != {y!r}"
+                continue
+            x, y = _norm(x), _norm(y)
             if isinstance(x, (int, float)) and isinstance(y, (int, float)) and not isinstance(x, bool):
                 if not math.isclose(x, y, rel_tol=REL_TOL, abs_tol=1e-9):
                     return f"row {i} column {name}: {x!r} != {y!r}"
