@@ -167,6 +167,7 @@ def test_decimal_products_keep_every_digit(check):
     # found by comparing engines: Polars rounded products to the larger operand scale.
     df = us.from_dict({"p": [D("10.05"), D("901.99")], "d": [D("0.07"), D("0.04")], "n": [3, 2]},
                       schema={"p": "decimal(15, 2)", "d": "decimal(15, 2)", "n": "int64"})
-    check(df.select(a=us.col("p") * us.col("d"), b=us.col("p") * (1 - us.col("d")), c=us.col("n") * us.col("p") * us.col("d")),
+    p, d, n = us.col("p"), us.col("d"), us.col("n")
+    check(df.select(a=p * d, b=p * (1 - d), c=n * p * d),
           {"a": [D("0.7035"), D("36.0796")], "b": [D("9.3465"), D("865.9104")], "c": [D("2.1105"), D("72.1592")]})
     check(df.select(s=(us.col("p") * (1 - us.col("d"))).sum()), {"s": [D("875.2569")]})
