@@ -30,7 +30,7 @@ def _key(value: Any) -> tuple[int, Any]:
         return (1, float(value))
     if isinstance(value, (bytes, str, bool, _dt.date, _dt.datetime, _dt.timedelta)):
         return (0, (type(value).__name__, value if not isinstance(value, _dt.datetime) or value.tzinfo is None
-                    else value.astimezone(_dt.timezone.utc).replace(tzinfo=None)))
+                    else value.astimezone(_dt.UTC).replace(tzinfo=None)))
     return (0, (type(value).__name__, repr(value)))
 
 
@@ -50,7 +50,7 @@ def values_equal(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
-    return bool(a == b) and type(a) is type(b) or (isinstance(a, int) and isinstance(b, int) and a == b)
+    return (bool(a == b) and type(a) is type(b)) or (isinstance(a, int) and isinstance(b, int) and a == b)
 
 
 def rows_of(table: pa.Table | Mapping[str, Sequence[Any]]) -> list[tuple[Any, ...]]:
