@@ -118,7 +118,11 @@ def _(node: ex.BinaryOp) -> pl.Expr:
     assert node.dtype is not None
     if op in ("/", "**"):
         lf, rf = left.cast(pl.Float64), right.cast(pl.Float64)
-        return lf.pow(rf) if op == "**" else _nonzero(rf, lf, lf / rf)
+        if op == "/":
+            return _nonzero(rf, lf, lf / rf)
+        # Polars turns x ** 0.5 into sqrt(x); IEEE pow differs from sqrt at -inf and -0.0 (S-FLOAT-IEEE).
+        return pl.when((rf == 0.5) & (lf == float("-inf"))).then(float("inf")).when((rf == 0.5) & (lf == 0.0)).then(
+            0.0).otherwise(lf.pow(rf))
     out = polars_dtype(node.dtype)
     if op in ("+", "-", "*") and not pa.types.is_decimal(node.dtype):
         left, right = left.cast(out), right.cast(out)
@@ -240,12 +244,21 @@ def _sums_to(in_type: pa.DataType, out_type: pa.DataType) -> bool:
     return in_type == out_type and (pa.types.is_int64(in_type) or pa.types.is_float64(in_type))
 
 
+def per_row(node: ex.ExprNode) -> pl.Expr:
+    """An aggregate's or window function's operand, one value per row even when it reads no column
+    (Polars would aggregate a bare literal once, not once per row)."""
+    x = compile_expr(node)
+    if ex.columns_used(node):
+        return x
+    return pl.when(pl.int_range(pl.len()) >= 0).then(x)
+
+
 def agg_expr(node: ex.Agg) -> pl.Expr:
     """An aggregate as a Polars expression (usable in group_by().agg(), select() and .over())."""
     if node.func == "len":
         return pl.len().cast(pl.Int64)
     assert node.operand is not None and node.dtype is not None
-    x = compile_expr(node.operand)
+    x = per_row(node.operand)
     in_type = node.operand.dtype
     assert in_type is not None
     out = polars_dtype(node.dtype)
@@ -308,15 +321,15 @@ def _window(node: ex.Over) -> pl.Expr:
         case "rank" | "dense_rank":
             assert op.operand is not None
             col_method: Literal["min", "dense"] = "min" if op.func == "rank" else "dense"
-            return compile_expr(op.operand).rank(col_method, descending=bool(op.params and op.params[0])).cast(
+            return per_row(op.operand).rank(col_method, descending=bool(op.params and op.params[0])).cast(
                 pl.Int64).over(part)
         case "cum_sum":
             assert op.operand is not None and op.dtype is not None
-            x = compile_expr(op.operand).cast(polars_dtype(op.dtype))
+            x = per_row(op.operand).cast(polars_dtype(op.dtype))
             return x.cum_sum().forward_fill().over(part, **kw)
         case "shift":
             assert op.operand is not None
-            return compile_expr(op.operand).shift(op.params[0]).over(part, **kw)
+            return per_row(op.operand).shift(op.params[0]).over(part, **kw)
     raise NotImplementedError(op.func)
 
 

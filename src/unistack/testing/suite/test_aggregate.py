@@ -118,9 +118,6 @@ def test_skewed_groups(us_check):
                                                                         "s": [1225, 50, 51]})
 
 
-@pytest.mark.notimpl(["polars"], raises=AssertionError,
-                     reason="Polars backend aggregates a literal once instead of once per row "
-                            "(found by the differential tests; reported)")
 @sem("S-SELECT-LITERAL", "S-AGG-COUNT")
 def test_aggregate_of_literal(us_check):
     df = us.from_dict({"g": [1, 1, 2], "x": [1, 2, 3]})

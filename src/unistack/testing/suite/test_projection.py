@@ -70,18 +70,6 @@ def test_floor_division_and_modulo_floats(us_check):
              {"q": [-4.0, -4.0, 3.0], "r": [0.5, -0.5, -1.5]})
 
 
-@pytest.mark.notimpl(["polars", "duckdb"], raises=AssertionError,
-                     reason="float // and % with an infinite operand do not follow Python (polars: -1.0 % inf "
-                            "is NaN, -1.0 // inf is -0.0, inf // 2.0 is inf; duckdb: -1.0 // inf is -0.0, "
-                            "inf // 2.0 is inf); S-DIV-FLOOR says 'as in Python' (found by the differential tests; "
-                            "reported)")
-@sem("S-DIV-FLOOR")
-def test_floor_division_and_modulo_by_infinity(us_check):
-    df = us.from_dict({"a": [-1.0, 6.0, 1.0, math.inf], "b": [math.inf, math.inf, -math.inf, 2.0]})
-    us_check(df.select(q=us.col("a") // us.col("b"), r=us.col("a") % us.col("b")),
-             {"q": [-1.0, 0.0, -1.0, NAN], "r": [math.inf, 6.0, -math.inf, NAN]})
-
-
 @sem("S-INT-WRAP")
 def test_int64_wraps_on_overflow(us_check):
     df = us.from_dict({"a": [I64_MAX, I64_MIN, 2**62]})
@@ -119,9 +107,6 @@ def test_power_and_ieee(us_check):
     us_check(out, {"p": [4.0, 9.0, 0.0], "z": [NAN, NAN, 0.0], "n": [math.inf, NAN, 2.0]})
 
 
-@pytest.mark.notimpl(["polars"], raises=AssertionError,
-                     reason="Polars backend computes x ** 0.5 as sqrt(x): (-inf) ** 0.5 gives NaN, IEEE pow gives "
-                            "+inf (found by the differential tests; reported)")
 @sem("S-FLOAT-IEEE", "S-POW-FLOAT")
 def test_power_of_negative_infinity(us_check):
     df = us.from_dict({"f": [-math.inf, 4.0, -0.0]})

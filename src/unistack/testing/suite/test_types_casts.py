@@ -79,9 +79,6 @@ def test_decimal_add_subtract_exact(us_check):
     us_check(out, {"s": [D("0.30"), D("1.20"), None], "d": [D("-0.10"), D("1.30"), None]})
 
 
-@pytest.mark.notimpl(["polars"], raises=AssertionError,
-                     reason="Polars backend multiplies decimals at the input scale: 1.25 * -0.05 gives -0.0600, "
-                            "not -0.0625 (reported)")
 @sem("S-DECIMAL")
 def test_decimal_multiply_exact(us_check):
     out = _decimals().select(m=us.col("a") * us.col("b"))

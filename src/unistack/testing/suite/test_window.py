@@ -69,9 +69,6 @@ def test_cum_sum_of_bool_is_int64(us_check):
     us_check(out, {"t": [2, 1, 3], "c": [2, 1, 2]})
 
 
-@pytest.mark.notimpl(["polars"], raises=AssertionError,
-                     reason="Polars backend does not broadcast a literal window operand before cum_sum "
-                            "(found by the differential tests; reported)")
 @sem("S-WIN-CUMSUM")
 def test_cum_sum_of_literal(us_check):
     # found by the differential tests: a literal operand must be broadcast to the partition first
