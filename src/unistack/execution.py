@@ -1,24 +1,54 @@
-"""Running a plan: optimize, choose an engine, execute, check the result's schema."""
+"""Running a plan: optimize, choose an engine, execute, check the result's schema, record the run.
+
+Failover: when the chosen engine fails for an engine reason (:class:`EngineError`, or the engine cannot
+start: :class:`EngineNotAvailableError`), the plan runs on the next-best feasible engine, with a
+:class:`FailoverWarning`; both attempts go to the query history. User errors (a bad file, a failing
+user function, ...) are never retried. A forced engine (``engine=`` or the ``engine`` option) is never
+replaced, and the ``failover`` option turns failover off.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import time
+import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 
 from unistack.backends.base import require_supported
 from unistack.backends.registry import get_engine
-from unistack.errors import EngineError, UnistackError
+from unistack.config import get_option
+from unistack.errors import EngineError, EngineNotAvailableError, UnistackError
+from unistack.plan import nodes as pn
 from unistack.plan.nodes import PlanNode
-from unistack.planner.choose import choose
+from unistack.planner.choose import Choice, choose
 from unistack.planner.optimize import optimize
 
 
-def execute(plan: PlanNode, engine: str | None = None) -> pa.Table:
-    """Optimize ``plan``, run it on the chosen engine and return its result as Arrow."""
-    optimized = optimize(plan)
-    choice = choose(optimized, engine)
-    eng = get_engine(choice.engine)
+class FailoverWarning(RuntimeWarning):
+    """The chosen engine failed for an engine reason; the plan ran on another engine."""
+
+
+_last: dict[str, Any] = {}
+
+
+def last_run() -> dict[str, Any]:
+    """Facts of the most recent execution in this process: engine, predicted and actual seconds, failovers.
+
+    Examples
+    --------
+    >>> import unistack as us
+    >>> _ = us.from_dict({"a": [1]}).collect(engine="polars")
+    >>> last_run()["engine"]
+    'polars'
+    """
+    return dict(_last)
+
+
+def _run_on(name: str, optimized: PlanNode, schema: pa.Schema) -> pa.Table:
+    eng = get_engine(name)
     require_supported(eng, optimized)
     try:
         table = eng.execute(optimized)
@@ -26,11 +56,116 @@ def execute(plan: PlanNode, engine: str | None = None) -> pa.Table:
         raise
     except Exception as e:  # an engine bug or crash: never a raw traceback
         raise EngineError(eng.name, f"{type(e).__name__}: {e}") from e
-    if not table.schema.equals(plan.schema):
+    if not table.schema.equals(schema):
         raise EngineError(
-            eng.name, f"returned schema {table.schema} instead of the plan's {plan.schema} (a bug in the engine)"
+            eng.name, f"returned schema {table.schema} instead of the plan's {schema} (a bug in the engine)"
         )
     return table
+
+
+def fingerprint(plan: PlanNode) -> str:
+    """A short hash of a plan's text (the same query gets the same fingerprint)."""
+    from unistack.plan.text import plan_text
+
+    return hashlib.sha1(plan_text(plan).encode()).hexdigest()[:16]
+
+
+def _record(choice: Choice, name: str, plan: PlanNode, seconds: float, status: str, error: str = "",
+            failover_from: str | None = None) -> None:
+    if not get_option("history"):
+        return
+    from unistack.planner.history import record
+
+    cand = choice.candidate(name)
+    cost = cand.cost if cand is not None else None
+    entry: dict[str, Any] = {
+        "engine": name, "status": status, "actual": seconds, "plan": fingerprint(plan),
+        "profile": choice.profile, "forced": choice.forced, "planning": choice.planning_seconds,
+        "warm": cand.warm if cand is not None else None,
+    }
+    if cost is not None and cost.feasible:
+        entry.update(predicted=cost.total, predicted_low=cost.low, predicted_high=cost.high,
+                     start=cost.start, compute=cost.compute, transfer=cost.transfer, features=cost.features)
+    if error:
+        entry["error"] = error[:500]
+    if failover_from:
+        entry["failover_from"] = failover_from
+    record(entry)
+    if status == "ok" and cost is not None and cost.feasible:
+        _learn_udfs(plan, choice, cost.features, cost.total, seconds, name)
+
+
+def _learn_udfs(plan: PlanNode, choice: Choice, feats: dict[str, float], predicted: float, actual: float,
+                engine: str) -> None:
+    """Attribute the unexplained part of the time to batch functions whose cost was not declared."""
+    from unistack.planner.cost import UDF_COST_ATTRIBUTE, udf_key
+    from unistack.planner.history import learn_udf_cost
+    from unistack.planner.profile import load_profile
+
+    nodes = [n for n in plan.walk() if isinstance(n, pn.MapBatches)
+             and not isinstance(getattr(n.fn, UDF_COST_ATTRIBUTE, None), (int, float))]
+    if not nodes or choice.estimates is None:
+        return
+    prof = load_profile().engine(engine)
+    if prof.python_parallel or prof.c("startup") > 1.0:
+        # Learn from in-process engines only: they run the function on one core next to a cheap, well
+        # predicted plan, whereas on distributed engines the residual is mostly their own misprediction.
+        return
+    udf_part = prof.c("udf_cpu") * feats.get("udf_cpu", 0.0)
+    residual = actual - (predicted - udf_part)
+    rows = [choice.estimates[n.input].rows.point for n in nodes]
+    total_rows = sum(rows)
+    # Learn only when the unexplained time dominates the run: otherwise it is more likely a misprediction of
+    # the rest of the plan (or noise) than the function's cost.
+    if total_rows < 1000 or residual <= 0.5 * actual:
+        return
+    raw_rows = feats.get("udf_row", 0.0)  # rows / python parallelism
+    py_par = total_rows / raw_rows if raw_rows else 1.0
+    per_row = residual * py_par / total_rows / max(prof.c("udf_cpu"), 1e-3)
+    for n in nodes:
+        learn_udf_cost(udf_key(n), per_row)
+
+
+def execute(plan: PlanNode, engine: str | None = None) -> pa.Table:
+    """Optimize ``plan``, run it on the chosen engine (failing over when the engine fails) and return its
+    result as Arrow.
+
+    Examples
+    --------
+    >>> import unistack as us
+    >>> execute(us.from_dict({"a": [1, 2]}).plan).num_rows
+    2
+    """
+    optimized = optimize(plan)
+    choice = choose(optimized, engine)
+    order = [choice.engine]
+    if not choice.forced and get_option("failover"):
+        order += [c.engine for c in choice.ranked() if c.engine != choice.engine]
+    failures: list[str] = []
+    previous: str | None = None
+    for i, name in enumerate(order):
+        t0 = time.perf_counter()
+        try:
+            table = _run_on(name, optimized, plan.schema)
+        except (EngineError, EngineNotAvailableError) as e:
+            elapsed = time.perf_counter() - t0
+            _record(choice, name, optimized, elapsed, "failed", str(e), previous)
+            failures.append(f"{name}: {e}")
+            if i + 1 < len(order):
+                warnings.warn(f"engine {name!r} failed ({e}); running on {order[i + 1]!r} instead.",
+                              FailoverWarning, stacklevel=3)
+                previous = name
+                continue
+            if len(failures) > 1:
+                raise EngineError(name, f"every feasible engine failed: {'; '.join(failures)}") from e
+            raise
+        elapsed = time.perf_counter() - t0
+        _record(choice, name, optimized, elapsed, "ok", failover_from=previous)
+        _last.clear()
+        _last.update(engine=name, chosen=choice.engine, predicted=choice.predicted, actual=elapsed,
+                     planning=choice.planning_seconds, failovers=list(failures), reason=choice.reason)
+        return table
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def execute_batches(plan: PlanNode, engine: str | None = None, max_chunksize: int | None = None

@@ -1,4 +1,10 @@
-"""``us.explain``: how a frame would run, as text and as a JSON-serialisable dict."""
+"""``us.explain``: how a frame would run, as text and as a JSON-serialisable dict.
+
+The text shows the optimized plan with the estimated rows of every node and where each estimate came
+from, a table of every candidate engine (predicted seconds split into start-up, compute and transfer, or
+why it is not feasible), the chosen engine (marked ``*``), its margin to the runner-up, and the
+calibration profile used.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,30 @@ from unistack.planner.optimize import optimize
 
 
 @dataclass(frozen=True)
+class NodeRows:
+    """Estimated rows of one node of the optimized plan (one line of the plan text)."""
+
+    depth: int
+    node: str
+    low: float
+    point: float
+    high: float
+    source: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Explanation:
-    """The logical plan, the optimized plan, the chosen engine and why, and the engine's own plan."""
+    """The logical plan, the optimized plan with estimates, every engine's prediction, the chosen engine
+    and why, and the engine's own plan.
+
+    Examples
+    --------
+    >>> import unistack as us
+    >>> e = us.explain(us.from_dict({"a": [1, 2]}).select("a"), engine="polars")
+    >>> e.engine, e.logical_text.splitlines()[0]
+    ('polars', 'Select [a]')
+    """
 
     logical_text: str
     optimized_text: str
@@ -21,15 +49,53 @@ class Explanation:
     reason: str
     candidates: tuple[Candidate, ...] = field(default_factory=tuple)
     native: str | None = None
+    rows: tuple[NodeRows, ...] = field(default_factory=tuple)
+    profile: str = ""
+    margin: float | None = None
+    runner_up: str | None = None
+    planning_seconds: float = 0.0
+
+    def _plan_table(self) -> list[str]:
+        if not self.rows:
+            return [self.optimized_text]
+        lines = self.optimized_text.splitlines()
+        width = min(max(len(line) for line in lines) + 2, 100)
+        out = [f"{'== Optimized plan ==':{width}} {'est. rows':>13}  source"]
+        for line, r in zip(lines, self.rows):
+            shown = line if len(line) <= width - 1 else line[: width - 4] + "..."
+            out.append(f"{shown:{width}} {r.text:>13}  {r.source}")
+        return out
+
+    def _engine_table(self) -> list[str]:
+        out = [f"{'engine':10} {'start':>8} {'compute':>8} {'transfer':>8} {'total':>8}  {'range':>15}  note"]
+        for c in self.candidates:
+            mark = f"{c.engine} *" if c.engine == self.engine else c.engine
+            if c.feasible and c.cost is not None:
+                k = c.cost
+                span = f"{_s(k.low)}-{_s(k.high)}"
+                out.append(f"{mark:10} {_s(k.start):>8} {_s(k.compute):>8} {_s(k.transfer):>8} {_s(k.total):>8}  "
+                           f"{span:>15}  {c.note}".rstrip())
+            else:
+                note = c.note if len(c.note) <= 110 else c.note[:107] + "..."
+                out.append(f"{mark:10} {'-':>8} {'-':>8} {'-':>8} {'-':>8}  {'':>15}  not feasible: {note}")
+        return out
 
     def __str__(self) -> str:
-        lines = ["== Logical plan ==", self.logical_text, "== Optimized plan ==", self.optimized_text,
-                 "== Engines =="]
-        for c in self.candidates:
-            mark = " *" if c.engine == self.engine else ""
-            lines.append(f"{c.engine}{mark:2} {'feasible' if c.feasible else 'not feasible'}"
-                         + (f": {c.note}" if c.note else ""))
-        lines.append(f"chosen {self.engine}: {self.reason}")
+        lines = ["== Logical plan ==", self.logical_text]
+        lines += self._plan_table()
+        lines.append("== Engines ==")
+        lines += self._engine_table()
+        tail = f"chosen {self.engine}"
+        if self.reason.startswith("forced"):
+            tail += f" ({self.reason})"
+        if self.margin is not None and self.runner_up:
+            tail += f", {self.margin:.1f}x cheaper than {self.runner_up}"
+        elif not self.reason.startswith("forced"):
+            tail += f" ({self.reason})"
+        if self.profile:
+            tail += f" · profile: {self.profile}"
+        tail += f" · planned in {self.planning_seconds * 1000:.1f} ms"
+        lines.append(tail)
         if self.native:
             lines += [f"== {self.engine} plan ==", self.native.rstrip()]
         return "\n".join(lines)
@@ -42,38 +108,69 @@ class Explanation:
         return {
             "logical_plan": self.logical_text.splitlines(),
             "optimized_plan": self.optimized_text.splitlines(),
+            "estimates": [{"depth": r.depth, "node": r.node, "rows_low": r.low, "rows": r.point,
+                           "rows_high": r.high, "source": r.source} for r in self.rows],
             "engine": self.engine,
             "reason": self.reason,
-            "candidates": [{"engine": c.engine, "feasible": c.feasible, "note": c.note} for c in self.candidates],
+            "candidates": [c.to_dict() for c in self.candidates],
+            "margin": self.margin,
+            "runner_up": self.runner_up,
+            "profile": self.profile,
+            "planning_seconds": self.planning_seconds,
             "native_plan": self.native,
         }
 
 
+def _s(x: float) -> str:
+    if x >= 100:
+        return f"{x:.0f}s"
+    if x >= 0.01 or x == 0:
+        return f"{x:.2f}s"
+    return f"{x * 1000:.1f}ms"
+
+
 def explain(frame: Any, engine: str | None = None, native: bool = True) -> Explanation:
-    """Show how ``frame`` runs: its logical and optimized plans (one node per line, indented), the engine
-    chosen and why, and that engine's own plan.
+    """Show how ``frame`` runs: its logical plan, the optimized plan with estimated rows per node, every
+    engine's predicted cost, the engine chosen and why, and that engine's own plan.
 
     Examples
     --------
     >>> import unistack as us
-    >>> e = us.explain(us.from_dict({"a": [1, 2]}).filter(us.col("a") > 1))
+    >>> e = us.explain(us.from_dict({"a": [1, 2]}).filter(us.col("a") > 1), engine="polars")
     >>> e.engine
     'polars'
     >>> print(e.optimized_text)  # doctest: +ELLIPSIS
     Scan arrow table ... (2 rows) [1 cols] filter a > 1
+    >>> e.to_dict()["estimates"][0]["source"]
+    'min/max'
     """
     from unistack.backends.registry import get_engine
     from unistack.frame import LazyFrame
+    from unistack.plan.text import node_text
 
     if not isinstance(frame, LazyFrame):
         raise UnistackError(f"explain() takes a LazyFrame, got {type(frame).__name__}.")
     optimized = optimize(frame.plan)
-    choice = choose(optimized, engine)
+    choice = choose(optimized, engine, compare=True)
     native_text = None
     if native:
         try:
             native_text = get_engine(choice.engine).explain_native(optimized)
         except UnistackError as e:
             native_text = f"(not available: {e})"
+        except Exception as e:  # an engine's explain must not break explain
+            native_text = f"(not available: {type(e).__name__}: {e})"
+    rows: list[NodeRows] = []
+    est = choice.estimates
+    if est is not None:
+        def visit(node: Any, depth: int) -> None:
+            r = est[node].rows
+            rows.append(NodeRows(depth, node_text(node), r.low, r.point, r.high, r.source, r.text()))
+            for child in node.children():
+                visit(child, depth + 1)
+
+        visit(optimized, 0)
+    runner = choice.runner_up()
     return Explanation(plan_text(frame.plan), plan_text(optimized), choice.engine, choice.reason,
-                       choice.candidates, native_text)
+                       choice.candidates, native_text, tuple(rows), choice.profile, choice.margin(),
+                       runner.engine if runner is not None else None, choice.planning_seconds)

@@ -1,88 +1,388 @@
 """Engine choice: which engine runs a plan, and why.
 
-With ``engine=`` (or the ``engine`` option) the choice is forced. Otherwise every candidate is checked
-for feasibility (installed, supports every operation of the plan); the embedded engines are preferred
-because they need no session. The cost-based model replaces this preference order when it lands.
+With ``engine=`` (or the ``engine`` option) the choice is forced. Otherwise every candidate engine (the
+``engines`` option, else every installed engine) gets a cost prediction from :mod:`unistack.planner.cost`
+or a reason it cannot run the plan, and the cheapest feasible one wins. When the predicted intervals of
+the cheapest engine and another overlap, the one with the smaller worst case wins.
+
+Planning never starts an engine: it reads ``engine.status()`` (which engines keep cheap) and
+``engine.capabilities()`` (cached per engine instance), and statistics that are cached per file.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import os
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
-from unistack.backends.base import Engine
+from unistack.backends import registry
+from unistack.backends.base import Capabilities, Engine, EngineStatus
 from unistack.backends.registry import available_engines, engine_names, get_engine, is_installed
-from unistack.config import get_option
-from unistack.errors import EngineNotAvailableError, UnistackError, UnsupportedOperationError
+from unistack.config import cache_dir, get_option
+from unistack.errors import EngineNotAvailableError, UnsupportedOperationError
 from unistack.plan.nodes import PlanNode
+from unistack.plan.operations import operations
+from unistack.planner.cardinality import Estimates, estimate
+from unistack.planner.cost import Cost, EngineContext, PlanFeatures, available_memory, engine_cost, features
+from unistack.planner.profile import EngineProfile, Profile, load_profile
 
-PREFERENCE = ("polars", "duckdb", "dask", "ray", "spark", "flink")
+PREFERENCE = ("polars", "duckdb", "dask", "ray", "spark", "flink")  # only breaks exact ties
 
 
 @dataclass(frozen=True)
 class Candidate:
+    """One engine considered for a plan: feasible or not (with a note), and its predicted cost."""
+
     engine: str
     feasible: bool
     note: str = ""
+    cost: Cost | None = None
+    warm: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"engine": self.engine, "feasible": self.feasible, "note": self.note, "warm": self.warm}
+        if self.cost is not None:
+            d.update({k: v for k, v in self.cost.to_dict().items() if k not in ("engine", "feasible")})
+        return d
 
 
 @dataclass(frozen=True)
 class Choice:
+    """The engine chosen for a plan, why, every candidate with its prediction, and planning facts."""
+
     engine: str
     reason: str
     candidates: tuple[Candidate, ...] = field(default_factory=tuple)
+    estimates: Estimates | None = field(default=None, compare=False, repr=False)
+    plan_features: PlanFeatures | None = field(default=None, compare=False, repr=False)
+    profile: str = ""
+    planning_seconds: float = 0.0
+    forced: bool = False
+
+    def candidate(self, name: str) -> Candidate | None:
+        return next((c for c in self.candidates if c.engine == name), None)
+
+    def ranked(self) -> list[Candidate]:
+        """Feasible candidates, cheapest first (the chosen engine first)."""
+        feasible = [c for c in self.candidates if c.feasible]
+        order = {n: i for i, n in enumerate(PREFERENCE)}
+        feasible.sort(key=lambda c: (c.engine != self.engine, _total(c), order.get(c.engine, 99)))
+        return feasible
+
+    @property
+    def predicted(self) -> float | None:
+        """Predicted seconds on the chosen engine (``None`` without a prediction)."""
+        c = self.candidate(self.engine)
+        return None if c is None or c.cost is None or not c.feasible else c.cost.total
+
+    def runner_up(self) -> Candidate | None:
+        ranked = self.ranked()
+        return ranked[1] if len(ranked) > 1 else None
+
+    def margin(self) -> float | None:
+        """How many times cheaper the chosen engine is than the runner-up (predicted)."""
+        chosen, runner = self.predicted, self.runner_up()
+        if chosen is None or runner is None or runner.cost is None:
+            return None
+        return runner.cost.total / max(chosen, 1e-9)
+
+
+def _total(c: Candidate) -> float:
+    return c.cost.total if c.cost is not None else math.inf
+
+
+# -- engine facts (cheap, cached) --------------------------------------------------------------------------
+_caps: dict[tuple[str, int], Capabilities] = {}
+_installed: dict[str, bool] = {}
+
+
+def _registered() -> set[str]:
+    """Engines registered as instances (``registry.register``): tests and embedding."""
+    return set(getattr(registry, "_instances", {}))
+
+
+def _is_installed(name: str) -> bool:
+    if name in _registered():
+        return True
+    hit = _installed.get(name)
+    if hit is None:
+        hit = _installed[name] = is_installed(name)
+    return hit
+
+
+def capabilities_of(engine: Engine) -> Capabilities:
+    """An engine's capabilities, computed once per engine instance."""
+    key = (engine.name, id(engine))
+    caps = _caps.get(key)
+    if caps is None:
+        caps = _caps[key] = engine.capabilities()
+    return caps
+
+
+# Capabilities of built-in engines not loaded in this process come from a file cache, so planning does not
+# import their (heavy) modules: an engine that is not loaded has no session, so it is cold anyway.
+_disk_caps: dict[str, tuple[Capabilities, bool]] = {}
+
+
+def _backend_signature(name: str) -> str | None:
+    import importlib.util
+
+    mod = registry.BUILTIN[name][0]
+    spec = importlib.util.find_spec(mod)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    parts = []
+    for loc in spec.submodule_search_locations:
+        try:
+            for entry in sorted(os.scandir(loc), key=lambda e: e.name):
+                if entry.name.endswith(".py"):
+                    st = entry.stat()
+                    parts.append(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            return None
+    from unistack import __version__
+
+    return hashlib.sha1(f"{__version__}|{'|'.join(parts)}".encode()).hexdigest()[:16]
+
+
+def _caps_path(name: str, sig: str) -> str:
+    return os.path.join(cache_dir(), "capabilities", f"{name}-{sig}.json")
+
+
+def cached_capabilities(name: str) -> tuple[Capabilities, bool]:
+    """Capabilities of a built-in engine and whether it reported itself installed: from memory, else from
+    the file cache, else by loading the engine once (and storing them for the next processes)."""
+    hit = _disk_caps.get(name)
+    if hit is not None:
+        return hit
+    sig = _backend_signature(name)
+    path = _caps_path(name, sig) if sig else None
+    if path is not None:
+        try:
+            with open(path) as fh:
+                d = json.load(fh)
+            caps = Capabilities(frozenset(d["supported"]), dict(d["unsupported"]), bool(d["batch"]),
+                                bool(d["streaming"]))
+            _disk_caps[name] = (caps, bool(d.get("installed", True)))
+            return _disk_caps[name]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    engine = get_engine(name)
+    caps = capabilities_of(engine)
+    installed = bool(engine.status().installed)
+    if path is not None:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "w") as fh:
+                json.dump({"supported": sorted(caps.supported), "unsupported": dict(caps.unsupported),
+                           "batch": caps.batch, "streaming": caps.streaming, "installed": installed}, fh)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    _disk_caps[name] = (caps, installed)
+    return _disk_caps[name]
+
+
+def engine_facts(name: str) -> tuple[Engine | None, EngineStatus, Capabilities]:
+    """The engine (``None`` if not loaded in this process), its status and its capabilities, cheaply.
+
+    A built-in engine that this process has not loaded yet has no session: it is reported cold without
+    being imported, and its capabilities come from :func:`cached_capabilities`.
+    """
+    instances = getattr(registry, "_instances", {})
+    engine = instances.get(name)
+    if engine is None and name in registry.BUILTIN and name != "polars":
+        caps, installed = cached_capabilities(name)
+        engine = instances.get(name)  # loading the capabilities may have created it
+        if engine is None and installed:
+            return None, EngineStatus(installed=True, warm=False, detail="not loaded in this process"), caps
+    if engine is None:
+        engine = get_engine(name)
+    return engine, _status(engine), capabilities_of(engine)
+
+
+SLOW_STATUS = 0.0005  # seconds: a status() slower than this is reused for STATUS_TTL seconds
+STATUS_TTL = 5.0
+_status_cache: dict[tuple[str, int], tuple[float, EngineStatus]] = {}
+
+
+def _status(engine: Engine) -> EngineStatus:
+    """``engine.status()``, reused for a few seconds when the engine answers slowly (a cluster query), so
+    planning stays in milliseconds; fast answers are never cached."""
+    key = (engine.name, id(engine))
+    now = time.monotonic()
+    hit = _status_cache.get(key)
+    if hit is not None and now - hit[0] < STATUS_TTL:
+        return hit[1]
+    t0 = time.perf_counter()
+    status = engine.status()
+    if time.perf_counter() - t0 > SLOW_STATUS:
+        _status_cache[key] = (now, status)
+    else:
+        _status_cache.pop(key, None)
+    return status
+
+
+def clear_caches() -> None:
+    """Forget cached capabilities and installation checks (tests use this)."""
+    global _available, _names
+    _caps.clear()
+    _installed.clear()
+    _disk_caps.clear()
+    _status_cache.clear()
+    _available = _names = None
+
+
+_available: list[str] | None = None
+_names: list[str] | None = None
 
 
 def _candidates() -> list[str]:
+    global _available
     configured = list(get_option("engines"))
-    names = configured or available_engines()
-    order = {n: i for i, n in enumerate(PREFERENCE)}
-    return sorted(names, key=lambda n: order.get(n, len(order)))
+    if configured:
+        return configured
+    if _available is None:  # entry points and installed packages do not change within a process
+        _available = available_engines()
+    return _available + sorted(n for n in _registered() if n not in _available)
 
 
-def assess(name: str, plan: PlanNode) -> Candidate:
-    """Whether engine ``name`` can run ``plan``, with the reason when it cannot."""
-    if not is_installed(name):
-        return Candidate(name, False, "not installed")
-    try:
-        engine = get_engine(name)
-        missing = engine.capabilities().missing(plan)
-    except UnistackError as e:
-        return Candidate(name, False, str(e))
-    if missing:
-        op, why = next(iter(missing.items()))
-        return Candidate(name, False, f"unsupported: {op} ({why})")
-    return Candidate(name, True)
+def _known(name: str) -> bool:
+    global _names
+    if name in _registered():
+        return True
+    if _names is None:
+        _names = engine_names()
+    return name in _names
 
 
-def choose(plan: PlanNode, engine: str | None = None) -> Choice:
-    """Pick the engine for ``plan``.
+def _context(name: str, engine: Engine | None, status: EngineStatus, caps: Capabilities, profile: Profile
+             ) -> EngineContext:
+    ep = profile.engine(name)
+    cores = float(status.cores) if status.cores else ep.parallelism
+    memory = float(status.memory_bytes) if status.memory_bytes else available_memory()
+    resident_fn = getattr(engine, "resident_sources", None) if engine is not None else None
+    resident: frozenset[str] = frozenset()
+    if callable(resident_fn):
+        try:
+            resident = frozenset(resident_fn())
+        except Exception:  # an optional hook: never let it break planning
+            resident = frozenset()
+    if status.cluster and not ep.python_parallel:
+        # A cluster runs Python functions in its worker processes even where the local mode uses threads.
+        ep = EngineProfile.from_dict({**ep.to_dict(), "python_parallel": True})
+    return EngineContext(name, ep, bool(status.warm), cores, memory, status.cluster, caps.streaming, caps.batch,
+                         resident)
+
+
+def _missing(caps: Capabilities, ops: frozenset[str]) -> dict[str, str]:
+    """Like ``Capabilities.missing`` for an operation set computed once per plan."""
+    return {op: caps.unsupported.get(op, "not implemented") for op in sorted(ops - caps.supported)}
+
+
+def assess(name: str, plan: PlanNode, pf: PlanFeatures | None = None, profile: Profile | None = None,
+           ops: frozenset[str] | None = None) -> Candidate:
+    """Whether engine ``name`` can run ``plan`` (with the reason when it cannot) and its predicted cost.
 
     Examples
     --------
     >>> import unistack as us
-    >>> choose(us.from_dict({"a": [1]}).plan).engine
+    >>> c = assess("polars", us.from_dict({"a": [1]}).plan)
+    >>> c.feasible, c.cost.total < 1
+    (True, True)
+    """
+    if not _is_installed(name):
+        return Candidate(name, False, "not installed")
+    try:
+        engine, status, caps = engine_facts(name)
+    except Exception as e:  # a broken or half-installed engine is simply not a candidate
+        return Candidate(name, False, f"not available: {type(e).__name__}: {_short(e)}")
+    if not status.installed:
+        return Candidate(name, False, f"not available: {status.detail or 'not installed'}", warm=False)
+    try:
+        missing = _missing(caps, ops) if ops is not None else caps.missing(plan)
+        pf = pf if pf is not None else features(plan)
+        ctx = _context(name, engine, status, caps, profile or load_profile())
+    except Exception as e:
+        return Candidate(name, False, f"not available: {type(e).__name__}: {_short(e)}")
+    cost = engine_cost(pf, ctx, missing)
+    note = cost.note if cost.feasible else cost.reason
+    return Candidate(name, cost.feasible, note, cost, ctx.warm)
+
+
+def _short(e: BaseException, limit: int = 160) -> str:
+    text = str(e).splitlines()[0] if str(e) else ""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _pick(feasible: list[Candidate]) -> Candidate:
+    """The cheapest by point estimate; among engines whose interval overlaps it, the smallest worst case."""
+    order = {n: i for i, n in enumerate(PREFERENCE)}
+    ranked = sorted(feasible, key=lambda c: (_total(c), order.get(c.engine, 99)))
+    best = ranked[0]
+    assert best.cost is not None
+    overlapping = [c for c in ranked if c.cost is not None and c.cost.low <= best.cost.high
+                   and best.cost.low <= c.cost.high]
+    return min(overlapping, key=lambda c: (c.cost.high if c.cost else math.inf, _total(c),
+                                           order.get(c.engine, 99)))
+
+
+def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> Choice:
+    """Pick the engine for ``plan``: the forced one, or the cheapest feasible candidate.
+
+    With a forced engine the other candidates are predicted too only when ``compare`` is true (explain).
+
+    Examples
+    --------
+    >>> import unistack as us
+    >>> choose(us.from_dict({"a": [1]}).plan, engine="polars").engine
     'polars'
     """
+    t0 = time.perf_counter()
+    profile = load_profile()
+    est = estimate(plan)
+    pf = features(plan, est)
+    ops = frozenset(operations(plan))
     forced = engine or (None if get_option("engine") == "auto" else get_option("engine"))
     if forced is not None:
-        if forced not in engine_names():
+        if not _known(forced):
             raise EngineNotAvailableError(f"unknown engine {forced!r}. Known engines: {', '.join(engine_names())}.")
-        cand = assess(forced, plan)
+        cand = assess(forced, plan, pf, profile, ops)
         if not cand.feasible:
-            if cand.note == "not installed":
+            if cand.note == "not installed" or cand.note.startswith("not available"):
                 get_engine(forced)  # raises with the install hint
-            if cand.note.startswith("unsupported: "):
-                op = cand.note.removeprefix("unsupported: ")
-                raise UnsupportedOperationError(forced, op)
+                raise EngineNotAvailableError(f"engine {forced!r} cannot run now: {cand.note}")
+            if cand.note.startswith("unsupported "):
+                raise UnsupportedOperationError(forced, cand.note.removeprefix("unsupported "))
             raise EngineNotAvailableError(f"engine {forced!r} cannot run this plan: {cand.note}")
-        return Choice(forced, "forced by engine=" if engine else "forced by the 'engine' option", (cand,))
-    assessed = tuple(assess(n, plan) for n in _candidates())
+        # The others are still predicted so explain can compare; they are not run.
+        others = tuple(assess(n, plan, pf, profile, ops) for n in _candidates() if n != forced) if compare else ()
+        reason = "forced by engine=" if engine else "forced by the 'engine' option"
+        return Choice(forced, reason, (cand, *others), est, pf, profile.label(), time.perf_counter() - t0, True)
+    assessed = tuple(assess(n, plan, pf, profile, ops) for n in _candidates())
     feasible = [c for c in assessed if c.feasible]
     if not feasible:
         notes = "; ".join(f"{c.engine}: {c.note}" for c in assessed)
         raise UnsupportedOperationError("any", "this plan", f"No candidate engine can run it ({notes}).")
-    return Choice(feasible[0].engine, "first feasible engine in preference order (embedded engines first)",
-                  assessed)
+    best = _pick(feasible)
+    assert best.cost is not None
+    rest = sorted((c for c in feasible if c is not best), key=_total)
+    if rest:
+        runner = rest[0]
+        ratio = _total(runner) / max(best.cost.total, 1e-9)
+        if ratio >= 1:
+            reason = f"cheapest feasible engine ({best.cost.total:.3g}s predicted, {ratio:.1f}x cheaper than " \
+                     f"{runner.engine})"
+        else:
+            reason = f"smallest worst case ({best.cost.high:.3g}s) among engines whose predictions overlap"
+    else:
+        reason = f"only feasible engine ({best.cost.total:.3g}s predicted)"
+    return Choice(best.engine, reason, assessed, est, pf, profile.label(), time.perf_counter() - t0)
 
 
 def engine_for(choice: Choice) -> Engine:

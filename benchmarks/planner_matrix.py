@@ -1,0 +1,401 @@
+"""The planner's workload matrix: pipelines x data sizes, run on every engine and through the planner.
+
+For each TPC-H scale factor (one process per size, so every engine's first job there is a real cold
+start) the script:
+
+1. runs the *cold* pipelines through the planner first, while no heavy engine has a session;
+2. runs every pipeline on every engine (``collect(engine=...)``): the first job on an engine is the cold
+   pipeline, so its time includes the engine's start-up; the others are timed warm (median of repeats);
+3. runs every warm pipeline through the planner (``collect()`` with no engine; planning included), now
+   that every engine has a warm session.
+
+Every run's predicted seconds (the cost model's prediction for that engine) is stored next to the actual
+time. ``--report`` turns the raw results (JSON lines) into ``benchmarks/results/planner_matrix.md``:
+share of choices within 10% of the best engine, geometric-mean regret (planner time / best engine time,
+planning included), the worst case, and prediction errors.
+
+Run (the heavy engines need the shared lock)::
+
+    flock /tmp/unistack-heavy.lock .venv/bin/python benchmarks/planner_matrix.py --sf 0.01
+    flock /tmp/unistack-heavy.lock .venv/bin/python benchmarks/planner_matrix.py --sf 0.1
+    flock /tmp/unistack-heavy.lock .venv/bin/python benchmarks/planner_matrix.py --sf 1
+    .venv/bin/python benchmarks/planner_matrix.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+import unistack as us
+from unistack.planner.cost import udf_cost
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "data")
+RESULTS = os.path.join(HERE, "results")
+RAW = os.path.join(RESULTS, "planner_matrix.jsonl")
+REPORT = os.path.join(RESULTS, "planner_matrix.md")
+HEAVY = ("dask", "spark", "ray", "flink")
+RUN_TIMEOUT_NOTE = "over budget"
+
+
+# -- user functions ----------------------------------------------------------------------------------------
+def heavy_python(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A CPU-heavy pure-Python function (a small hash loop per row): the case process engines parallelise."""
+    out = []
+    for s in batch.column(0).to_pylist():
+        h = 0
+        for _ in range(1):
+            for ch in s or "":
+                h = (h * 31 + ord(ch)) & 0xFFFFFFFF
+        out.append(h)
+    return pa.record_batch({"h": pa.array(out, pa.int64())})
+
+
+def _measure_per_row() -> float:
+    sample = pa.record_batch({"c": pa.array(["a quick brown fox jumps over the lazy dog"] * 5000)})
+    heavy_python(sample)
+    t0 = time.perf_counter()
+    heavy_python(sample)
+    return (time.perf_counter() - t0) / sample.num_rows
+
+
+def heavy_python_declared(batch: pa.RecordBatch) -> pa.RecordBatch:
+    return heavy_python(batch)
+
+
+def vectorised(batch: pa.RecordBatch) -> pa.RecordBatch:
+    price, disc = batch.column(0), batch.column(1)
+    return pa.record_batch({"rev": pc.multiply(pc.cast(price, pa.float64()),
+                                               pc.subtract(1.0, pc.cast(disc, pa.float64())))})
+
+
+# -- pipelines ---------------------------------------------------------------------------------------------
+def pipelines(sf: str, tmp: str) -> dict[str, tuple[str, Callable[[], us.LazyFrame]]]:
+    """name -> (kind, builder); kind is "cold" (run first, as an engine's first job) or "warm"."""
+    d = os.path.join(DATA, f"sf{sf}")
+
+    def t(name: str) -> us.LazyFrame:
+        return us.read_parquet(os.path.join(d, f"{name}.parquet"))
+
+    orders_csv = os.path.join(tmp, f"orders_sf{sf}.csv")
+    if not os.path.exists(orders_csv):
+        import pyarrow.csv as pacsv
+
+        tbl = pq.read_table(os.path.join(d, "orders.parquet"),
+                            columns=["o_orderkey", "o_custkey", "o_orderstatus", "o_totalprice", "o_orderpriority"])
+        tbl = tbl.set_column(3, "o_totalprice", pc.cast(tbl.column("o_totalprice"), pa.float64()))
+        tbl = pa.table({n: (pc.cast(col, pa.string()) if pa.types.is_string_view(col.type) else col)
+                        for n, col in zip(tbl.column_names, tbl.columns)})
+        pacsv.write_csv(tbl, orders_csv + ".tmp")
+        os.replace(orders_csv + ".tmp", orders_csv)
+    orders_mem = pq.read_table(os.path.join(d, "orders.parquet"), columns=["o_orderstatus", "o_totalprice",
+                                                                          "o_orderdate"])
+    declared = udf_cost(_measure_per_row())(heavy_python_declared)
+    li, o, c, p = (lambda: t("lineitem")), (lambda: t("orders")), (lambda: t("customer")), (lambda: t("part"))
+    d0 = dt.date(1994, 1, 1)
+
+    def q1() -> us.LazyFrame:
+        return (li().filter(us.col("l_shipdate") <= dt.date(1998, 9, 2))
+                .group_by("l_returnflag", "l_linestatus")
+                .agg(us.col("l_quantity").sum().alias("sum_qty"),
+                     (us.col("l_extendedprice") * (1 - us.col("l_discount"))).sum().alias("sum_disc_price"),
+                     us.col("l_discount").mean().alias("avg_disc"), us.count().alias("count_order"))
+                .sort("l_returnflag", "l_linestatus"))
+
+    def q3() -> us.LazyFrame:
+        cust = c().filter(us.col("c_mktsegment") == "BUILDING").select("c_custkey")
+        ords = o().filter(us.col("o_orderdate") < dt.date(1995, 3, 15))
+        lines = li().filter(us.col("l_shipdate") > dt.date(1995, 3, 15))
+        return (cust.join(ords, left_on="c_custkey", right_on="o_custkey")
+                .join(lines, left_on="o_orderkey", right_on="l_orderkey")
+                .group_by("o_orderkey", "o_orderdate", "o_shippriority")
+                .agg((us.col("l_extendedprice") * (1 - us.col("l_discount"))).sum().alias("revenue"))
+                .sort(["revenue", "o_orderdate"], descending=[True, False]).limit(10))
+
+    def q6() -> us.LazyFrame:
+        return (li().filter((us.col("l_shipdate") >= d0) & (us.col("l_shipdate") < dt.date(1995, 1, 1))
+                            & (us.col("l_discount") >= 0.05) & (us.col("l_discount") <= 0.07)
+                            & (us.col("l_quantity") < 24))
+                .select((us.col("l_extendedprice") * us.col("l_discount")).sum().alias("revenue")))
+
+    return {
+        "cold_groupby_small": ("cold", lambda: t("nation").group_by("n_regionkey").agg(us.count().alias("n"))),
+        "count_rows": ("warm", lambda: li().select(us.count().alias("n"))),
+        "tpch_q1": ("warm", q1),
+        "tpch_q3": ("warm", q3),
+        "tpch_q6": ("warm", q6),
+        "filter_select": ("warm", lambda: li().filter(us.col("l_quantity") < 3)
+                          .select("l_orderkey", "l_partkey", "l_extendedprice", "l_shipdate")),
+        "groupby_high_card": ("warm", lambda: li().group_by("l_orderkey").agg(us.col("l_quantity").sum())),
+        "join_agg": ("warm", lambda: li().join(o(), left_on="l_orderkey", right_on="o_orderkey")
+                     .group_by("o_orderpriority").agg(us.count().alias("n"))),
+        "join_three": ("warm", lambda: li().join(o(), left_on="l_orderkey", right_on="o_orderkey")
+                       .join(c(), left_on="o_custkey", right_on="c_custkey").group_by("c_nationkey")
+                       .agg((us.col("l_extendedprice") * (1 - us.col("l_discount"))).sum().alias("rev"))),
+        "sort_full": ("warm", lambda: o().select("o_orderkey", "o_totalprice").sort("o_totalprice")),
+        "top_k": ("warm", lambda: li().select("l_orderkey", "l_extendedprice")
+                  .sort("l_extendedprice", descending=True).limit(10)),
+        "distinct_pairs": ("warm", lambda: li().select("l_partkey", "l_suppkey").distinct()),
+        "window_rank": ("warm", lambda: o().select("o_custkey", "o_orderkey", "o_totalprice")
+                        .with_columns(us.row_number().over("o_custkey", order_by="o_totalprice").alias("rn"))
+                        .filter(us.col("rn") == 1)),
+        "strings": ("warm", lambda: p().filter(us.col("p_type").str.starts_with("PROMO"))
+                    .group_by("p_brand").agg(us.count().alias("n"), us.col("p_name").str.len().mean())),
+        "semi_join": ("warm", lambda: o().join(c().filter(us.col("c_mktsegment") == "BUILDING"),
+                                               left_on="o_custkey", right_on="c_custkey", how="semi")
+                      .select(us.count().alias("n"))),
+        "union_agg": ("warm", lambda: us.concat([li().filter(us.col("l_shipmode") == "AIR"),
+                                                 li().filter(us.col("l_shipmode") == "MAIL")])
+                      .group_by("l_shipmode").agg(us.col("l_quantity").sum())),
+        "in_memory_arrow": ("warm", lambda: us.from_arrow(orders_mem).group_by("o_orderstatus")
+                            .agg(us.col("o_totalprice").sum())),
+        "csv_scan": ("warm", lambda: us.read_csv(orders_csv).group_by("o_orderpriority")
+                     .agg(us.col("o_totalprice").sum())),
+        "udf_vectorised": ("warm", lambda: li().select("l_extendedprice", "l_discount")
+                           .map_batches(vectorised, {"rev": "float64"}).select(us.col("rev").sum())),
+        "udf_python_learned": ("warm", lambda: o().select("o_comment")
+                               .map_batches(heavy_python, {"h": "int64"}).select(us.col("h").sum())),
+        "udf_python_declared": ("warm", lambda: o().select("o_comment")
+                                .map_batches(declared, {"h": "int64"}).select(us.col("h").sum())),
+        "large_result": ("warm", lambda: li().select("l_orderkey", "l_partkey", "l_quantity", "l_extendedprice",
+                                                     "l_shipdate", "l_comment")),
+    }
+
+
+# -- running -----------------------------------------------------------------------------------------------
+def _predicted(frame: us.LazyFrame, engine: str | None) -> tuple[str, float | None, float]:
+    from unistack.planner.choose import choose
+    from unistack.planner.optimize import optimize
+
+    t0 = time.perf_counter()
+    choice = choose(optimize(frame.plan), engine)
+    return choice.engine, choice.predicted, time.perf_counter() - t0
+
+
+def timed(build: Callable[[], us.LazyFrame], engine: str | None) -> dict[str, Any]:
+    """One run: predicted (for the engine that runs it), actual seconds (planning included), engine used."""
+    from unistack.execution import last_run
+
+    frame = build()
+    chosen, predicted, _ = _predicted(frame, engine)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = frame.collect(engine=engine)
+    seconds = time.perf_counter() - t0
+    run = last_run()
+    return {"seconds": seconds, "predicted": run.get("predicted", predicted), "engine": run.get("engine", chosen),
+            "planning": run.get("planning"), "rows": table.num_rows}
+
+
+def _repeats(first: float, repeats: int) -> int:
+    """More repeats for short runs (their noise is relatively larger), one for long ones."""
+    if first < 0.1:
+        return repeats + 2
+    return repeats if first < 1.0 else 1
+
+
+def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set[str] | None) -> None:
+    tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), "unistack-matrix")
+    os.makedirs(tmp, exist_ok=True)
+    pipes = pipelines(sf, tmp)
+    if only:
+        pipes = {k: v for k, v in pipes.items() if k in only or v[0] == "cold"}
+    os.makedirs(RESULTS, exist_ok=True)
+
+    def emit(rec: dict[str, Any]) -> None:
+        rec.update(sf=sf, time=time.time())
+        with open(RAW, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.items() if k != "time"}
+        print(json.dumps(shown), flush=True)
+
+    cold = [k for k, v in pipes.items() if v[0] == "cold"]
+    warm = [k for k, v in pipes.items() if v[0] == "warm"]
+    # Process-level warm-up that any program pays once (Polars' first query, reading the footers): not
+    # attributed to the first timed run.
+    us.from_dict({"a": [1, 2]}).group_by("a").agg(us.count()).collect(engine="polars")
+    for build in (v[1] for v in pipes.values()):
+        us.explain(build(), engine="polars", native=False)
+    with us.config(engines=",".join(engines)):
+        # 1. The planner, before any heavy engine has a session.
+        for name in cold:
+            r = timed(pipes[name][1], None)
+            emit({"pipeline": name, "runner": "planner", "state": "cold", **r})
+        # 2. Every engine: its first job is the cold pipeline (start-up included), then the warm ones.
+        for engine in engines:
+            spent = 0.0
+            for name in cold:
+                try:
+                    r = timed(pipes[name][1], engine)
+                    emit({"pipeline": name, "runner": engine, "state": "cold", **r})
+                except Exception as e:
+                    emit({"pipeline": name, "runner": engine, "state": "cold",
+                          "error": f"{type(e).__name__}: {e}"[:300]})
+            for name in warm:
+                if spent > budget:
+                    emit({"pipeline": name, "runner": engine, "state": "warm", "error": RUN_TIMEOUT_NOTE,
+                          "spent": spent})
+                    continue
+                try:
+                    first = timed(pipes[name][1], engine)  # warm-up (compiles, caches, JIT)
+                    spent += first["seconds"]
+                    times, last = [], first
+                    reps = _repeats(first["seconds"], repeats)
+                    for _ in range(reps):
+                        last = timed(pipes[name][1], engine)
+                        times.append(last["seconds"])
+                        spent += last["seconds"]
+                    emit({"pipeline": name, "runner": engine, "state": "warm", **last,
+                          "seconds": statistics.median(times), "runs": times, "first": first["seconds"]})
+                except Exception as e:
+                    emit({"pipeline": name, "runner": engine, "state": "warm",
+                          "error": f"{type(e).__name__}: {str(e)[:300]}"})
+        # 3. The planner again, now that the engines are warm (it learned the Python functions' cost from
+        #    the forced runs' history, as it would in use).
+        for name in warm:
+            first = timed(pipes[name][1], None)
+            times, last = [], first
+            reps = _repeats(first["seconds"], repeats)
+            for _ in range(reps):
+                last = timed(pipes[name][1], None)
+                times.append(last["seconds"])
+            emit({"pipeline": name, "runner": "planner", "state": "warm", **last,
+                  "seconds": statistics.median(times), "runs": times, "first": first["seconds"]})
+
+
+# -- report ------------------------------------------------------------------------------------------------
+def report(raw: str = RAW, out: str = REPORT) -> str:
+    with open(raw) as fh:
+        recs = [json.loads(line) for line in fh if line.strip()]
+    # Latest record per (sf, pipeline, runner, state).
+    latest: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for r in recs:
+        latest[(r["sf"], r["pipeline"], r["runner"], r["state"])] = r
+    cases = sorted({(k[0], k[1], k[3]) for k in latest if k[2] == "planner"}, key=lambda x: (float(x[0]), x[1]))
+    engines = sorted({k[2] for k in latest if k[2] != "planner"},
+                     key=lambda e: ("polars", "duckdb", "dask", "spark", "ray", "flink").index(e)
+                     if e in ("polars", "duckdb", "dask", "spark", "ray", "flink") else 99)
+    rows, regrets, within, pred_err, pred_err_chosen = [], [], 0, [], []
+    missing_best = 0
+    for sf, pipe, state in cases:
+        plan = latest[(sf, pipe, "planner", state)]
+        times = {}
+        for e in engines:
+            r = latest.get((sf, pipe, e, state))
+            if r is None or "error" in r:
+                continue
+            times[e] = r["seconds"]
+            if r.get("predicted"):
+                pred_err.append(r["predicted"] / r["seconds"])
+        if not times or "error" in plan:
+            missing_best += 1
+            continue
+        best = min(times, key=lambda e: times[e])
+        regret = plan["seconds"] / times[best]
+        regrets.append(regret)
+        within += regret <= 1.10
+        if plan.get("predicted"):
+            pred_err_chosen.append(plan["predicted"] / plan["seconds"])
+        cells = []
+        for e in engines:
+            r = latest.get((sf, pipe, e, state))
+            if r is None:
+                cells.append("")
+            elif "error" in r:
+                cells.append("over budget" if r["error"] == RUN_TIMEOUT_NOTE else "error")
+            else:
+                cells.append(f"{r['seconds']:.3f}" + (" ◆" if e == best else ""))
+        rows.append(f"| {sf} | {pipe} | {state} | " + " | ".join(cells)
+                    + f" | {plan['engine']} | {plan['seconds']:.3f} | {regret:.2f} |")
+    n = len(regrets)
+    gm = math.exp(sum(math.log(x) for x in regrets) / n) if n else float("nan")
+
+    def err_stats(xs: list[float]) -> str:
+        if not xs:
+            return "n/a"
+        abs_log = [abs(math.log(x)) for x in xs]
+        within2 = sum(1 for x in xs if 0.5 <= x <= 2.0) / len(xs)
+        return (f"median |log(pred/actual)| = {statistics.median(abs_log):.2f} (a factor of "
+                f"{math.exp(statistics.median(abs_log)):.2f}), within 2x: {within2:.0%}, "
+                f"geometric mean pred/actual = {math.exp(sum(math.log(x) for x in xs) / len(xs)):.2f} (n={len(xs)})")
+
+    worst = max(zip(regrets, [r.split("|")[2].strip() + " @ sf" + r.split("|")[1].strip() for r in rows]),
+                default=(float("nan"), ""))
+    lines = [
+        "# Planner workload matrix",
+        "",
+        f"Generated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} by `benchmarks/planner_matrix.py` "
+        f"on a {os.cpu_count()}-core machine. Times in seconds (median of warm repeats; planner times include "
+        "planning). ◆ marks the best engine; regret = planner time / best engine time.",
+        "",
+        "## Summary",
+        "",
+        f"- cases (pipeline x size): {n}"
+        + (f" ({missing_best} without a measurement left out)" if missing_best else ""),
+        f"- choices within 10% of the best engine: {within}/{n} = {within / n:.0%}" if n else "- no cases",
+        f"- geometric-mean regret: {gm:.3f}",
+        f"- worst case: {worst[0]:.2f} ({worst[1]})",
+        f"- prediction error, every engine run: {err_stats(pred_err)}",
+        f"- prediction error, planner's chosen engine: {err_stats(pred_err_chosen)}",
+        "",
+        "## How to read this",
+        "",
+        "- Engines' forced runs and the planner's runs are from the same process per size (engines warm for the "
+        "warm rows; the `cold` row is each engine's first job, start-up included). `over budget`: the engine "
+        "had used its time budget for that size (ray and flink, 4-40 s per job here, are never the best).",
+        "- The raw runs are in `planner_matrix.jsonl` (every pass, appended); the table keeps the latest "
+        "record per (size, pipeline, runner). Later passes re-ran polars, duckdb, dask and spark only (the "
+        "planner's candidates were then those four); ray and flink columns come from the first pass.",
+        "- The 2-core machine was shared with other heavy jobs during calibration and parts of the runs, so "
+        "timings, especially the millisecond ones, are noisy.",
+        "",
+        "## Runs",
+        "",
+        "| sf | pipeline | state | " + " | ".join(engines) + " | planner chose | planner | regret |",
+        "|---|---|---|" + "---|" * len(engines) + "---|---|---|",
+        *rows,
+        "",
+    ]
+    text = "\n".join(lines)
+    with open(out, "w") as fh:
+        fh.write(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sf", help="TPC-H scale factor directory under benchmarks/data (0.01, 0.1, 1)")
+    ap.add_argument("--engines", default="polars,duckdb,dask,spark,ray,flink")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--budget", type=float, default=300.0, help="seconds per engine and size before skipping")
+    ap.add_argument("--only", default="", help="comma-separated pipelines (default: all)")
+    ap.add_argument("--report", action="store_true", help="write the markdown report from the raw results")
+    args = ap.parse_args(argv)
+    if args.report:
+        print(report())
+        return 0
+    if not args.sf:
+        ap.error("--sf or --report is required")
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    only = {x.strip() for x in args.only.split(",") if x.strip()} or None
+    run_size(args.sf, engines, args.repeats, args.budget, only)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

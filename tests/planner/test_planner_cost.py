@@ -1,0 +1,131 @@
+"""Cost arithmetic and feasibility reasons of the cost model."""
+
+from __future__ import annotations
+
+import math
+
+import pyarrow as pa
+import pytest
+from planner_fakes import make_coef  # type: ignore[import-not-found]
+
+import unistack as us
+from unistack.planner.cost import EngineContext, engine_cost, features, predict, scaled, udf_cost
+from unistack.planner.optimize import optimize
+from unistack.planner.profile import EngineProfile
+
+N = 10_000
+
+
+def _frame() -> us.LazyFrame:
+    t = pa.table({"k": [i % 10 for i in range(N)], "x": [float(i) for i in range(N)]})
+    return us.from_arrow(t).group_by("k").agg(us.col("x").sum())
+
+
+def _ctx(profile: EngineProfile, **kw: object) -> EngineContext:
+    args: dict[str, object] = {"warm": True, "parallelism": 2.0, "memory_bytes": None}
+    args.update(kw)
+    return EngineContext("e", profile, **args)  # type: ignore[arg-type]
+
+
+def test_features_of_a_group_by() -> None:
+    pf = features(optimize(_frame().plan))
+    v = pf.values["point"]
+    assert v["job"] == 1 and v["stage"] == 1
+    assert v["scan_row"] == N and v["agg_row"] == N and v["agg_group"] == 10
+    assert v["arrow_in_byte"] == pytest.approx(N * 16)  # two 8-byte columns
+    assert v["out_byte"] == pytest.approx(10 * 16)
+    assert pf.values["low"] == pf.values["point"] == pf.values["high"]  # everything is exact here
+
+
+def test_cost_arithmetic_start_compute_transfer() -> None:
+    prof = EngineProfile(make_coef(startup=3.0, job=0.5, stage=0.25, scan_row=1e-6, agg_row=2e-6,
+                                   agg_group=1e-3, arrow_in_byte=1e-7, out_byte=1e-6), parallelism=2)
+    pf = features(optimize(_frame().plan))
+    cold = engine_cost(pf, _ctx(prof, warm=False, parallelism=4.0))
+    assert cold.feasible and cold.note == "no session yet"
+    assert cold.start == pytest.approx(3.0)
+    compute = 0.5 + 0.25 + (1e-6 * N + 2e-6 * N + 1e-3 * 10) / 4
+    assert cold.compute == pytest.approx(compute)
+    assert cold.transfer == pytest.approx(1e-7 * N * 16 + 1e-6 * 160)
+    assert cold.total == pytest.approx(3.0 + compute + cold.transfer)
+    warm = engine_cost(pf, _ctx(prof, warm=True, parallelism=4.0))
+    assert warm.start == 0 and warm.total == pytest.approx(cold.total - 3.0)
+    # Parallelism divides only the per-row terms.
+    two = engine_cost(pf, _ctx(prof, parallelism=2.0))
+    assert two.compute - 0.75 == pytest.approx(2 * (warm.compute - 0.75))
+    assert cold.low <= cold.total <= cold.high
+
+
+def test_python_functions_are_parallel_only_on_process_engines() -> None:
+    @udf_cost(1e-4)
+    def slow(batch: pa.RecordBatch) -> pa.RecordBatch:
+        return batch
+
+    frame = us.from_dict({"a": list(range(1000))}).map_batches(slow, {"a": "int64"})
+    pf = features(optimize(frame.plan))
+    assert pf.values["point"]["udf_cpu"] == pytest.approx(0.1)
+    coef = make_coef(udf_cpu=1.0)
+    inproc = engine_cost(pf, _ctx(EngineProfile(coef, python_parallel=False), parallelism=8.0))
+    procs = engine_cost(pf, _ctx(EngineProfile(coef, python_parallel=True), parallelism=8.0))
+    assert inproc.compute == pytest.approx(0.1)
+    assert procs.compute == pytest.approx(0.1 / 8)
+
+
+def test_resident_input_is_not_moved_again() -> None:
+    frame = _frame()
+    plan = optimize(frame.plan)
+    pf = features(plan)
+    key = next(iter(pf.arrow_inputs["point"]))
+    prof = EngineProfile(make_coef(arrow_in_byte=1e-6))
+    moved = engine_cost(pf, _ctx(prof))
+    held = engine_cost(pf, _ctx(prof, resident=frozenset({key})))
+    assert moved.transfer == pytest.approx(N * 16 * 1e-6)
+    assert held.transfer == 0
+
+
+def test_unsupported_operation_is_infeasible_with_reason() -> None:
+    pf = features(optimize(_frame().plan))
+    c = engine_cost(pf, _ctx(EngineProfile(make_coef())), missing={"agg:sum": "no decimal sums here"})
+    assert not c.feasible and c.total == math.inf
+    assert c.reason == "unsupported agg:sum: no decimal sums here"
+
+
+def test_memory_above_available_is_infeasible_unless_the_engine_spills() -> None:
+    pf = features(optimize(_frame().plan))
+    need = pf.peak_bytes * 2.0
+    no_spill = EngineProfile(make_coef(job=0.01), spills=False, memory_factor=2.0)
+    c = engine_cost(pf, _ctx(no_spill, memory_bytes=need / 2))
+    assert not c.feasible and "estimated peak memory" in c.reason and "does not spill" in c.reason
+    assert engine_cost(pf, _ctx(no_spill, memory_bytes=need * 2)).feasible
+    spill = EngineProfile(make_coef(job=0.01, spill_byte=1e-6), spills=True, memory_factor=2.0)
+    s = engine_cost(pf, _ctx(spill, memory_bytes=need / 2))
+    assert s.feasible and s.features["spill_byte"] == pytest.approx(need / 2)
+    assert s.compute == pytest.approx(0.01 + 1e-6 * need / 2) and "spills" in s.note
+
+
+def test_streaming_plan_on_batch_only_engine_is_infeasible() -> None:
+    from dataclasses import dataclass
+
+    from unistack.plan import nodes as pn
+
+    @dataclass(frozen=True, eq=False)
+    class Stream(pn.InMemorySource):
+        unbounded: bool = True
+
+    plan = pn.Scan(Stream(pa.table({"a": [1]})))
+    pf = features(plan)
+    assert pf.unbounded
+    prof = EngineProfile(make_coef())
+    c = engine_cost(pf, _ctx(prof, streaming=False))
+    assert not c.feasible and "batch-only" in c.reason
+    assert engine_cost(pf, _ctx(prof, streaming=True)).feasible
+    bounded = features(optimize(_frame().plan))
+    c2 = engine_cost(bounded, _ctx(prof, batch=False, streaming=True))
+    assert not c2.feasible and "streaming-only" in c2.reason
+
+
+def test_scaled_and_predict_split_components() -> None:
+    prof = EngineProfile(make_coef(startup=1.0, job=2.0, out_byte=3.0))
+    x = scaled({"job": 1.0, "out_byte": 1.0, "scan_row": 10.0}, _ctx(prof, warm=False, parallelism=5.0))
+    assert x["startup"] == 1.0 and x["scan_row"] == 2.0
+    assert predict(x, prof) == {"start": 1.0, "compute": 2.0, "transfer": 3.0}
