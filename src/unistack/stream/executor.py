@@ -528,15 +528,15 @@ class StreamingQuery:
         return not self._thread.is_alive()
 
 
-STREAM_ENGINES = ("local",)
+STREAM_ENGINES = ("local", "spark")
 
 
 def start_stream(plan: StreamPlan, target: Any, *, format: str, checkpoint: str | None, trigger: str,
-                 engine: str | None) -> StreamingQuery:
+                 engine: str | None) -> Any:
     """Start ``plan`` on a stream engine and return its handle."""
     name = engine or "local"
     if name not in STREAM_ENGINES:
-        if name in ("flink", "spark"):
+        if name == "flink":
             raise UnsupportedOperationError(
                 name, "streaming plans",
                 "Streaming on this engine is not available in this build; run it on the local executor "
@@ -544,6 +544,16 @@ def start_stream(plan: StreamPlan, target: Any, *, format: str, checkpoint: str 
         raise InvalidOperationError(f"unknown stream engine {name!r}; stream engines: {', '.join(STREAM_ENGINES)}.")
     if trigger != "available_now":
         parse_duration(trigger, "trigger")
+    if name == "spark":
+        from unistack.backends.registry import is_installed
+
+        if not is_installed("spark"):
+            from unistack.errors import EngineNotAvailableError
+
+            raise EngineNotAvailableError("stream engine 'spark' needs pyspark: pip install 'unistack[spark]'")
+        from unistack.stream.spark import start_spark_stream
+
+        return start_spark_stream(plan, target, checkpoint, trigger, format=format)
     sink = make_sink(target, format)
     if checkpoint is not None:
         os.makedirs(checkpoint, exist_ok=True)

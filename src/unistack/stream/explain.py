@@ -26,8 +26,29 @@ def stream_plan_text(plan: StreamPlan) -> str:
     return "\n".join(lines)
 
 
-def explain_stream(plan: StreamPlan) -> str:
-    """Text of the stream plan and the chosen stream engine."""
-    return (stream_plan_text(plan) + "\n== Engines ==\nlocal *  micro-batch executor (Polars), exactly-once "
-            "file sink with a checkpoint\nflink    not available for streams in this build\nspark    not "
-            "available for streams in this build\nchosen local")
+def _spark_line(plan: StreamPlan) -> str:
+    from unistack.backends.registry import is_installed
+    from unistack.stream.sources import RateSource
+
+    if not is_installed("spark"):
+        return "spark    not installed (pip install 'unistack[spark]')"
+    if isinstance(plan.source.source, RateSource):
+        return "spark    cannot run this plan: the rate generator is local only"
+    return ("spark    Structured Streaming: withWatermark + window/session_window, append mode, checkpoint; "
+            "end-of-input flush emulated (engine='spark')")
+
+
+def explain_stream(plan: StreamPlan, engine: str | None = None) -> str:
+    """Text of the stream plan and the stream engines that can run it (``*`` marks the chosen one).
+
+    The local executor is the default; ``write_stream(engine="spark")`` picks Spark. There is no automatic
+    routing between stream engines.
+    """
+    chosen = engine or "local"
+    lines = [
+        "local    micro-batch executor (Polars), exactly-once file sink with a checkpoint",
+        "flink    not available for streams in this build (see docs/streaming.md)",
+        _spark_line(plan),
+    ]
+    marked = [ln[:6] + "*" + ln[7:] if ln.startswith(chosen + " ") else ln for ln in lines]
+    return stream_plan_text(plan) + "\n== Engines ==\n" + "\n".join(marked) + f"\nchosen {chosen}"
