@@ -121,7 +121,7 @@ def clear_cache() -> None:
 
 
 def _file_signature(path: str) -> tuple[int, int] | None:
-    memo = _sig_memo
+    memo = _local.sigs
     if memo is not None and path in memo:
         return memo[path]
     try:
@@ -388,8 +388,15 @@ def column_stats(src: pn.Source, name: str) -> ColumnStats | None:
     return base
 
 
-_memo: dict[int, tuple[pn.Source, SourceStats]] | None = None
-_sig_memo: dict[str, tuple[int, int] | None] | None = None
+class _Memo(threading.local):
+    """Per-thread memo: planning in a stream's background thread must not share (or restore) another
+    thread's memo, or file changes would go unseen."""
+
+    stats: dict[int, tuple[pn.Source, SourceStats]] | None = None
+    sigs: dict[str, tuple[int, int] | None] | None = None
+
+
+_local = _Memo()
 
 
 class memo_scope:
@@ -402,15 +409,13 @@ class memo_scope:
     """
 
     def __enter__(self) -> memo_scope:
-        global _memo, _sig_memo
-        self._outer = (_memo, _sig_memo)
-        if _memo is None:
-            _memo, _sig_memo = {}, {}
+        self._outer = (_local.stats, _local.sigs)
+        if _local.stats is None:
+            _local.stats, _local.sigs = {}, {}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        global _memo, _sig_memo
-        _memo, _sig_memo = self._outer
+        _local.stats, _local.sigs = self._outer
 
 
 def source_stats(src: pn.Source) -> SourceStats:
@@ -424,7 +429,7 @@ def source_stats(src: pn.Source) -> SourceStats:
     >>> (st.rows, st.source)
     (3, 'arrow')
     """
-    memo = _memo
+    memo = _local.stats
     if memo is not None:
         hit = memo.get(id(src))
         if hit is not None and hit[0] is src:
