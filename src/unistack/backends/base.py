@@ -32,6 +32,21 @@ ALL_OPERATIONS: frozenset[str] = frozenset(
 )
 
 
+def translator_operations(node_types: Iterable[type], functions: Iterable[str]) -> set[str]:
+    """The operations of a translator that handles ``node_types`` (a singledispatch registry's keys) and
+    the scalar ``functions``, together with every operator, aggregate, window function, join kind and
+    input format. An engine removes what it lacks with ``Capabilities.from_translator(..., unsupported=)``.
+    """
+    ops = {f"node:{cls.__name__}" for cls in node_types if cls is not object}
+    ops |= {f"join:{how}" for how in pn.JOIN_KINDS}
+    ops |= {f"format:{fmt}" for fmt in pn.FILE_FORMATS} | {"source:arrow"}
+    ops |= {f"function:{name}" for name in functions}
+    ops |= {f"op:{op}" for op in (*ex.ARITHMETIC_OPS, *ex.COMPARISON_OPS, *ex.BOOLEAN_OPS, "neg", "not")}
+    ops |= {f"agg:{a}" for a in ex.AGGREGATES} | {f"window:{w}" for w in ex.WINDOW_FUNCTIONS}
+    ops |= {"window:over", "expr:Cast", "expr:Case"}
+    return ops
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What an engine can run: a set of operation names (see :mod:`unistack.plan.operations`),

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dask.dataframe.io.parquet.arrow import ArrowDatasetEngine
 
-from unistack.backends.base import apply_batch_function, canonical_batch
+from unistack.backends.base import apply_batch_function, canonical_batch, translator_operations
 from unistack.backends.dask import kernels as k
 from unistack.backends.dask.kernels import cast_value, null_where, safe_cast
 from unistack.config import get_option
@@ -1459,11 +1459,4 @@ def implemented_operations() -> set[str]:
     >>> {"join:anti", "window:rank", "function:dt_truncate"} <= implemented_operations()
     True
     """
-    ops = {f"node:{cls.__name__}" for cls in compile_node.registry if cls is not object}
-    ops |= {f"join:{how}" for how in pn.JOIN_KINDS}
-    ops |= {"format:parquet", "format:csv", "format:json", "source:arrow"}
-    ops |= {f"function:{name}" for name in FUNCTIONS}
-    ops |= {f"op:{op}" for op in (*ex.ARITHMETIC_OPS, *ex.COMPARISON_OPS, *ex.BOOLEAN_OPS, "neg", "not")}
-    ops |= {f"agg:{a}" for a in ex.AGGREGATES} | {f"window:{w}" for w in ex.WINDOW_FUNCTIONS}
-    ops |= {"window:over", "expr:Cast", "expr:Case"}
-    return ops
+    return translator_operations(compile_node.registry, FUNCTIONS)

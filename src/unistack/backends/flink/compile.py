@@ -28,6 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from unistack.backends.base import translator_operations
 from unistack.errors import UnsupportedOperationError
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
@@ -974,11 +975,4 @@ def shipped_bytes(plan: pn.PlanNode) -> int:
 
 def implemented_operations() -> set[str]:
     """Operation names this translator implements (the engine's capabilities derive from it)."""
-    ops = {f"node:{cls.__name__}" for cls in compile_node.registry if cls is not object}
-    ops |= {f"join:{how}" for how in pn.JOIN_KINDS}
-    ops |= {"format:parquet", "format:csv", "format:json", "source:arrow"}
-    ops |= {f"function:{name}" for name in FUNCTIONS}
-    ops |= {f"op:{op}" for op in (*ex.ARITHMETIC_OPS, *ex.COMPARISON_OPS, *ex.BOOLEAN_OPS, "neg", "not")}
-    ops |= {f"agg:{a}" for a in ex.AGGREGATES} | {f"window:{w}" for w in ex.WINDOW_FUNCTIONS}
-    ops |= {"window:over", "expr:Cast", "expr:Case"}
-    return ops
+    return translator_operations(compile_node.registry, FUNCTIONS)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import polars as pl
 import pyarrow as pa
 
-from unistack.backends.base import apply_batch_function, canonical_batch
+from unistack.backends.base import apply_batch_function, canonical_batch, translator_operations
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
 from unistack.plan import types as t
@@ -502,11 +502,4 @@ def _(node: pn.MapBatches) -> pl.LazyFrame:
 
 def implemented_operations() -> set[str]:
     """Operation names this translator implements (the engine's capabilities derive from it)."""
-    ops = {f"node:{cls.__name__}" for cls in compile_node.registry if cls is not object}
-    ops |= {f"join:{how}" for how in pn.JOIN_KINDS}
-    ops |= {"format:parquet", "format:csv", "format:json", "source:arrow"}
-    ops |= {f"function:{name}" for name in FUNCTIONS}
-    ops |= {f"op:{op}" for op in (*ex.ARITHMETIC_OPS, *ex.COMPARISON_OPS, *ex.BOOLEAN_OPS, "neg", "not")}
-    ops |= {f"agg:{a}" for a in ex.AGGREGATES} | {f"window:{w}" for w in ex.WINDOW_FUNCTIONS}
-    ops |= {"window:over", "expr:Cast", "expr:Case"}
-    return ops
+    return translator_operations(compile_node.registry, FUNCTIONS)
