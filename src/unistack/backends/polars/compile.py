@@ -6,6 +6,7 @@ zero, NaN as the largest value, nulls-last sorting), never by post-processing ro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from functools import singledispatch
 from typing import Any, Literal
@@ -29,6 +30,12 @@ def polars_dtype(dtype: pa.DataType) -> pl.DataType:
 
 
 def polars_schema(schema: pa.Schema) -> pl.Schema:
+    """The Polars schema of an Arrow schema (cached: plans convert the same schemas again and again)."""
+    return _polars_schema(schema)
+
+
+@functools.lru_cache(maxsize=512)
+def _polars_schema(schema: pa.Schema) -> pl.Schema:
     return pl.DataFrame(pa.table({f.name: pa.array([], type=f.type) for f in schema})).schema
 
 
@@ -372,18 +379,28 @@ def _scan_source(node: pn.Scan) -> pl.LazyFrame:
     raise NotImplementedError(f"format {src.format}")
 
 
-def _canonical(lf: pl.LazyFrame, schema: pa.Schema) -> pl.LazyFrame:
+def _raw_schema(src: pn.Source) -> pa.Schema | None:
+    """The Arrow schema Polars reads a source with, known without touching the data."""
+    if isinstance(src, pn.InMemorySource):
+        return src.table.schema
+    if isinstance(src, pn.FileSource):
+        return src.file_schema
+    return None
+
+
+def _canonical(lf: pl.LazyFrame, schema: pa.Schema, raw: pa.Schema | None = None) -> pl.LazyFrame:
     """Cast what Polars read to the plan's canonical types (a dictionary column arrives as Categorical,
     which string functions and joins with plain strings refuse)."""
     expected = polars_schema(schema)
-    actual = lf.collect_schema()
+    # The source's own schema says what Polars will read; asking Polars (collect_schema) reads file footers.
+    actual = polars_schema(raw) if raw is not None else lf.collect_schema()
     casts = {name: dtype for name, dtype in expected.items() if actual.get(name) != dtype}
     return lf.cast(casts) if casts else lf  # type: ignore[arg-type]
 
 
 @compile_node.register
 def _(node: pn.Scan) -> pl.LazyFrame:
-    lf = _canonical(_scan_source(node), node.source.schema)
+    lf = _canonical(_scan_source(node), node.source.schema, _raw_schema(node.source))
     if node.columns is not None:
         lf = lf.select(list(node.columns))
     for f in node.filters:
