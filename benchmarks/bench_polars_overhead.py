@@ -39,7 +39,7 @@ def twenty_node_plan() -> us.LazyFrame:
     f = f.select("k", "s", "w", "y").rename({"w": "total"}).filter(us.col("total") < 100)
     g = f.group_by("s").agg(us.col("total").max(), n=us.count()).with_columns(r=us.col("n") * 2)
     g = g.filter(us.col("r") > 0).sort("s").drop("r").with_columns(t=us.col("total") + 1).limit(10)
-    return g.select("s", "t", "n")
+    return g.select("s", "t", "n").filter(us.col("n") > 0).with_columns(u=us.col("t") * 2).drop("u")
 
 
 def count_nodes(frame: us.LazyFrame) -> int:
