@@ -62,10 +62,7 @@ def _check_row_level(node: ex.ExprNode, where: str) -> None:
 
 
 def _under_over(root: ex.ExprNode, target: ex.ExprNode) -> bool:
-    for sub in root.walk():
-        if isinstance(sub, ex.Over) and any(s is target for s in sub.operand.walk()):
-            return True
-    return False
+    return any(isinstance(sub, ex.Over) and any(s is target for s in sub.operand.walk()) for sub in root.walk())
 
 
 class LazyFrame:

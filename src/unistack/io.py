@@ -256,10 +256,7 @@ def from_dict(mapping: Mapping[str, Any], schema: pa.Schema | Mapping[str, Any] 
     if not isinstance(mapping, Mapping):
         raise InvalidTypeError(f"from_dict() takes a mapping of column name to values, got {type(mapping).__name__}.")
     try:
-        if schema is not None:
-            table = pa.table(dict(mapping), schema=_user_schema(schema))
-        else:
-            table = pa.table(dict(mapping))
+        table = pa.table(dict(mapping), schema=_user_schema(schema) if schema is not None else None)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as e:
         raise InvalidTypeError(
             f"cannot build a table from the dict: {e}. Columns must be lists of equal length with values of "

@@ -86,7 +86,7 @@ def _create(name: str) -> Engine:
                     f"Install it with: pip install 'unistack[{extra}]'"
                 )
         try:
-            return getattr(importlib.import_module(mod), factory)()  # type: ignore[no-any-return]
+            return getattr(importlib.import_module(mod), factory)()
         except (ImportError, AttributeError) as e:
             raise EngineNotAvailableError(
                 f"engine {name!r} could not be loaded ({type(e).__name__}: {e}). "

@@ -253,9 +253,7 @@ def _castable(src: pa.DataType, dst: pa.DataType) -> bool:
     scalarish = (t.is_numeric, t.is_string, t.is_temporal, pa.types.is_boolean)
     if any(f(src) for f in scalarish) and any(f(dst) for f in scalarish):
         # date <-> number and bool <-> temporal casts are refused: engines disagree on their meaning.
-        if t.is_temporal(src) != t.is_temporal(dst) and not (t.is_string(src) or t.is_string(dst)):
-            return False
-        return True
+        return t.is_temporal(src) == t.is_temporal(dst) or t.is_string(src) or t.is_string(dst)
     return pa.types.is_large_binary(dst) and t.is_string(src)
 
 

@@ -211,7 +211,7 @@ def literal_type(value: Any) -> pa.DataType:
     if isinstance(value, bytes):
         return BINARY
     if isinstance(value, decimal.Decimal):
-        sign, digits, exponent = value.as_tuple()
+        _, digits, exponent = value.as_tuple()
         if not isinstance(exponent, int):
             raise InvalidTypeError(f"decimal literal {value} is not finite; use a float for NaN or infinity.")
         scale = max(-exponent, 0)
