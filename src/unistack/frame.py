@@ -477,23 +477,8 @@ class LazyFrame:
         """Window expressions in filter/sort are computed as temporary columns first, dropped after."""
         if not any(ex.has_window(e) for e in exprs):
             return LazyFrame(build(self._plan, exprs))._checked()
-        temps: list[ex.ExprNode] = []
-
-        def hoist(node: ex.ExprNode) -> ex.ExprNode:
-            if isinstance(node, ex.Over):
-                name = f"__us_window_{len(temps)}"
-                temps.append(bind(ex.Alias(node, name), self.schema))
-                col = ex.Column(name)
-                object.__setattr__(col, "dtype", node.dtype)
-                return col
-            kids = node.children()
-            if not kids:
-                return node
-            out = ex.replace_children(node, tuple(hoist(k) for k in kids))
-            object.__setattr__(out, "dtype", node.dtype)
-            return out
-
-        rewritten = [hoist(e) for e in exprs]
+        rewritten, found = ex.hoist_windows(exprs, "__us_window_")
+        temps = [bind(ex.Alias(window, name), self.schema) for window, name in found]
         keep = tuple(bind(ex.Column(n), self.schema) for n in self.schema.names)
         widened = pn.Project(self._plan, keep + tuple(temps))
         return LazyFrame(pn.Project(build(widened, rewritten), keep))._checked()

@@ -7,7 +7,7 @@ against a schema and returns the same tree with every ``dtype`` filled in. Engin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,6 +236,37 @@ def rename_columns(node: ExprNode, mapping: dict[str, ExprNode]) -> ExprNode:
     out = replace_children(node, new)
     object.__setattr__(out, "dtype", node.dtype)
     return out
+
+
+def hoist_windows(exprs: Iterable[ExprNode], prefix: str) -> tuple[list[ExprNode], list[tuple[Over, str]]]:
+    """Replace every window (``.over``) by a typed reference to a column ``<prefix><i>``.
+
+    Returns the rewritten expressions and the ``(window, column name)`` pairs, in the order found, so a
+    caller can compute the windows as columns first (windows in filter/sort, engines without nested windows).
+
+    Examples
+    --------
+    >>> out, found = hoist_windows([BinaryOp("+", Over(Agg("sum", Column("x"))), Literal(1))], "__w")
+    >>> [type(o).__name__ for o in out[0].children()], [name for _, name in found]
+    (['Column', 'Literal'], ['__w0'])
+    """
+    found: list[tuple[Over, str]] = []
+
+    def hoist(node: ExprNode) -> ExprNode:
+        if isinstance(node, Over):
+            name = f"{prefix}{len(found)}"
+            found.append((node, name))
+            col = Column(name)
+            object.__setattr__(col, "dtype", node.dtype)
+            return col
+        kids = node.children()
+        if not kids:
+            return node
+        out = replace_children(node, tuple(hoist(k) for k in kids))
+        object.__setattr__(out, "dtype", node.dtype)
+        return out
+
+    return [hoist(e) for e in exprs], found
 
 
 def expr_text_safe(node: ExprNode) -> str:

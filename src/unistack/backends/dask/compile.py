@@ -1014,23 +1014,7 @@ def add_window(df: dd.DataFrame, over: ex.Over, name: str) -> dd.DataFrame:
 
 
 def _hoist_windows(exprs: Sequence[ex.ExprNode]) -> tuple[list[ex.ExprNode], list[tuple[ex.Over, str]]]:
-    found: list[tuple[ex.Over, str]] = []
-
-    def hoist(node: ex.ExprNode) -> ex.ExprNode:
-        if isinstance(node, ex.Over):
-            name = f"__us_w{len(found)}"
-            found.append((node, name))
-            col = ex.Column(name)
-            object.__setattr__(col, "dtype", node.dtype)
-            return col
-        kids = node.children()
-        if not kids:
-            return node
-        out = ex.replace_children(node, tuple(hoist(c) for c in kids))
-        object.__setattr__(out, "dtype", node.dtype)
-        return out
-
-    return [hoist(e) for e in exprs], found
+    return ex.hoist_windows(exprs, "__us_w")
 
 
 # -- plan nodes ----------------------------------------------------------------------------------------------
