@@ -231,6 +231,15 @@ def _project_width(child: pn.PlanNode, exprs: tuple[ex.ExprNode, ...], inp: Node
 
 
 # -- column statistics through the plan --------------------------------------------------------------------
+
+def _passed_through(exprs: tuple[ex.ExprNode, ...], name: str) -> str | None:
+    """The input column that output ``name`` passes through unchanged, or None (computed, or absent)."""
+    for e in exprs:
+        if ex.output_name(e) == name:
+            base = ex.strip_alias(e)
+            return base.name if isinstance(base, ex.Column) else None
+    return None
+
 def _origin(node: pn.PlanNode, name: str) -> tuple[pn.Scan, str] | None:
     """The scan and the source column a column of ``node`` is a plain copy of (through renames)."""
     while True:
@@ -239,26 +248,11 @@ def _origin(node: pn.PlanNode, name: str) -> tuple[pn.Scan, str] | None:
                 return (node, name) if name in node.source.schema.names else None
             case pn.Filter(input=child) | pn.Sort(input=child) | pn.Limit(input=child) | pn.Distinct(input=child):
                 node = child
-            case pn.Project(input=child, exprs=exprs):
-                for e in exprs:
-                    if ex.output_name(e) == name:
-                        base = ex.strip_alias(e)
-                        if isinstance(base, ex.Column):
-                            node, name = child, base.name
-                            break
-                        return None
-                else:
+            case pn.Project(input=child, exprs=exprs) | pn.Aggregate(input=child, keys=exprs):
+                source = _passed_through(exprs, name)
+                if source is None:
                     return None
-            case pn.Aggregate(input=child, keys=keys):
-                for k in keys:
-                    if ex.output_name(k) == name:
-                        base = ex.strip_alias(k)
-                        if isinstance(base, ex.Column):
-                            node, name = child, base.name
-                            break
-                        return None
-                else:
-                    return None
+                node, name = child, source
             case pn.Join():
                 for c in node.output_columns:
                     if c.name == name:
