@@ -9,6 +9,7 @@ replaced, and the ``failover`` option turns failover off.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 import warnings
@@ -25,6 +26,7 @@ from unistack.plan import nodes as pn
 from unistack.plan.nodes import PlanNode
 from unistack.planner.choose import Choice, choose
 from unistack.planner.optimize import optimize
+from unistack.planner.profile import Profile
 
 
 class FailoverWarning(RuntimeWarning):
@@ -72,11 +74,33 @@ def fingerprint(plan: PlanNode) -> str:
 
 def _record(choice: Choice, name: str, plan: PlanNode, seconds: float, status: str, error: str = "",
             failover_from: str | None = None) -> None:
+    """Add the run to the query history, on the history thread (a forced engine's prediction is made there
+    too, after the run). Options are read here, so a ``us.config`` block that ends right after the query
+    still decides where its history goes."""
     if not get_option("history"):
         return
+    from unistack.planner import history
+    from unistack.planner.profile import load_profile
+
+    paths = (history.history_path(), history.udf_costs_path())
+    profile = load_profile()
+    history.submit(lambda: _write_record(choice, name, plan, seconds, status, error, failover_from, paths,
+                                         profile))
+
+
+def _write_record(choice: Choice, name: str, plan: PlanNode, seconds: float, status: str, error: str,
+                  failover_from: str | None, paths: tuple[str, str], profile: Profile) -> None:
     from unistack.planner.history import record
 
     cand = choice.candidate(name)
+    if cand is not None and cand.cost is None and choice.context is not None and cand.engine == name:
+        from unistack.planner.cardinality import estimate
+        from unistack.planner.choose import predicted_candidate
+        from unistack.planner.cost import features
+
+        est = estimate(plan)
+        cand = predicted_candidate(features(plan, est), choice.context)
+        choice = dataclasses.replace(choice, candidates=(cand,), estimates=est)
     cost = cand.cost if cand is not None else None
     entry: dict[str, Any] = {
         "engine": name, "status": status, "actual": seconds, "plan": fingerprint(plan),
@@ -90,23 +114,22 @@ def _record(choice: Choice, name: str, plan: PlanNode, seconds: float, status: s
         entry["error"] = error[:500]
     if failover_from:
         entry["failover_from"] = failover_from
-    record(entry)
+    record(entry, paths[0])
     if status == "ok" and cost is not None and cost.feasible:
-        _learn_udfs(plan, choice, cost.features, cost.total, seconds, name)
+        _learn_udfs(plan, choice, cost.features, cost.total, seconds, name, profile, paths[1])
 
 
 def _learn_udfs(plan: PlanNode, choice: Choice, feats: dict[str, float], predicted: float, actual: float,
-                engine: str) -> None:
+                engine: str, profile: Profile, udf_path: str) -> None:
     """Attribute the unexplained part of the time to batch functions whose cost was not declared."""
     from unistack.planner.cost import UDF_COST_ATTRIBUTE, udf_key
     from unistack.planner.history import learn_udf_cost
-    from unistack.planner.profile import load_profile
 
     nodes = [n for n in plan.walk() if isinstance(n, pn.MapBatches)
              and not isinstance(getattr(n.fn, UDF_COST_ATTRIBUTE, None), (int, float))]
     if not nodes or choice.estimates is None:
         return
-    prof = load_profile().engine(engine)
+    prof = profile.engine(engine)
     if prof.python_parallel or prof.c("startup") > 1.0:
         # Learn from in-process engines only: they run the function on one core next to a cheap, well
         # predicted plan, whereas on distributed engines the residual is mostly their own misprediction.
@@ -123,7 +146,7 @@ def _learn_udfs(plan: PlanNode, choice: Choice, feats: dict[str, float], predict
     py_par = total_rows / raw_rows if raw_rows else 1.0
     per_row = residual * py_par / total_rows / max(prof.c("udf_cpu"), 1e-3)
     for n in nodes:
-        learn_udf_cost(udf_key(n), per_row)
+        learn_udf_cost(udf_key(n), per_row, path=udf_path)
 
 
 def execute(plan: PlanNode, engine: str | None = None) -> pa.Table:

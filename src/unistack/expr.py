@@ -376,7 +376,8 @@ class Expr:
     # -- namespaces -------------------------------------------------------------------------------------------
     @property
     def str(self) -> StringNamespace:
-        """String functions: ``len, lower, upper, strip, contains, starts_with, ends_with, slice, replace``."""
+        """String functions: ``len, lower, upper, strip, contains, starts_with, ends_with, like, slice,
+        replace``."""
         return StringNamespace(self)
 
     @property
@@ -467,6 +468,22 @@ class StringNamespace:
         {'s': [True, False]}
         """
         return self._expr._call("str_ends_with", params=(self._lit_str(suffix, "ends_with"),))
+
+    def like(self, pattern: str) -> Expr:
+        r"""True where the whole string matches the SQL ``LIKE`` ``pattern``: ``%`` matches any run of
+        characters (also none), ``_`` exactly one character, and a backslash makes the next character
+        literal (``r"\%"`` is a percent sign). Case-sensitive; null input gives null.
+
+        >>> import unistack as us
+        >>> df = us.from_dict({"s": ["special requests", "special", "50%"]})
+        >>> df.select(us.col("s").str.like("%special%requests%")).collect().to_pydict()
+        {'s': [True, False, False]}
+        >>> df.select(us.col("s").str.like(r"__\%")).collect().to_pydict()
+        {'s': [False, False, True]}
+        """
+        from unistack.plan.functions import check_like_pattern
+
+        return self._expr._call("str_like", params=(check_like_pattern(self._lit_str(pattern, "like")),))
 
     def slice(self, offset: int, length: int | None = None) -> Expr:
         """Substring from code point ``offset`` (negative: from the end), at most ``length`` long.

@@ -140,3 +140,18 @@ def test_group_by_bool_and_date_keys(check):
     df = us.from_dict({"b": [True, None, True, False], "d": [dt.date(2024, 1, 1)] * 4, "v": [1, 2, 3, 4]})
     check(df.group_by("b", "d").agg(us.col("v").sum()),
           {"b": [False, True, None], "d": [dt.date(2024, 1, 1)] * 3, "v": [4, 4, 2]})
+
+
+def test_sums_over_not_null_parquet_columns(check, tmp_path):
+    # Columns a Parquet file declares not null skip the all-null check; a nullable one keeps it.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([pa.field("g", pa.int64(), nullable=False), pa.field("x", pa.int64(), nullable=False),
+                        pa.field("y", pa.int64())])
+    pq.write_table(pa.table({"g": [1, 1, 2], "x": [1, 2, 3], "y": [None, None, 4]}, schema=schema),
+                   tmp_path / "t.parquet")
+    df = us.read_parquet(tmp_path / "t.parquet")
+    out = df.group_by("g").agg(sx=us.col("x").sum(), s2=(us.col("x") * 2).sum(), one=us.lit(1).sum(),
+                               sy=us.col("y").sum(), flag=us.when(us.col("x") > 1).then(1).otherwise(0).sum())
+    check(out, {"g": [1, 2], "sx": [3, 3], "s2": [6, 6], "one": [2, 1], "sy": [None, 4], "flag": [1, 1]})

@@ -38,6 +38,42 @@ def test_contains_starts_ends_are_literal(check):
                 "e": [True, True, True, True, None]})
 
 
+def test_like_patterns(check):
+    # S-STR-LIKE: % any run (newlines too), _ one code point, backslash escapes, regex characters literal
+    df = us.from_dict({"s": ["special requests", "special\nrequests!", "Special requests", "50%", "5x0",
+                             "日本x", "a.b", "axb", "", None]})
+    out = df.select(
+        two=us.col("s").str.like("%special%requests%"),
+        one=us.col("s").str.like("__本_"),
+        pct=us.col("s").str.like("5_\\%"),
+        dot=us.col("s").str.like("a.b"),
+        any=us.col("s").str.like("%"),
+        exact=us.col("s").str.like("50%"),
+    )
+    check(out, {"two": [True, True, False, False, False, False, False, False, False, None],
+                "one": [False, False, False, False, False, False, False, False, False, None],
+                "pct": [False, False, False, True, False, False, False, False, False, None],
+                "dot": [False, False, False, False, False, False, True, False, False, None],
+                "any": [True, True, True, True, True, True, True, True, True, None],
+                "exact": [False, False, False, True, False, False, False, False, False, None]})
+
+
+def test_like_underscore_and_escape(check):
+    # S-STR-LIKE: '_' is one code point ('日本x' has three), '\\_' a literal underscore
+    df = us.from_dict({"s": ["日本x", "a_c", "abc", "50%"]})
+    out = df.select(u=us.col("s").str.like("_本_"), e=us.col("s").str.like("a\\_c"),
+                    p=us.col("s").str.like("50\\%"))
+    check(out, {"u": [True, False, False, False], "e": [False, True, False, False],
+                "p": [False, False, False, True]})
+
+
+def test_like_rejects_trailing_backslash():
+    import pytest
+
+    with pytest.raises(us.UnistackError, match="lone backslash"):
+        us.col("s").str.like("ab\\")
+
+
 def test_slice_by_code_points(check):
     # S-STR-SLICE
     df = us.from_dict({"s": ["héllo", "日本語", "👍🏽x", "", None]})

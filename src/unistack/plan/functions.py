@@ -90,6 +90,42 @@ def _concat_str(args: list[pa.DataType], params: tuple[Any, ...]) -> pa.DataType
     return t.STRING
 
 
+def like_to_regex(pattern: str) -> str:
+    r"""A SQL ``LIKE`` pattern as an anchored regular expression that Rust's and Java's regex engines read
+    alike: ``%`` is any run of characters, ``_`` exactly one, a backslash makes the next character literal.
+
+    >>> like_to_regex(r"a%b_\%")
+    '(?s)\\Aa.*b.%\\z'
+    """
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 1
+            out.append(_regex_literal(pattern[i]))
+        elif ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        else:
+            out.append(_regex_literal(ch))
+        i += 1
+    return "(?s)\\A" + "".join(out) + "\\z"
+
+
+def _regex_literal(ch: str) -> str:
+    return "\\" + ch if ch in ".^$*+?()[]{}|\\-&~#" else ch
+
+
+def check_like_pattern(pattern: str) -> str:
+    """Reject a pattern that ends in an unescaped backslash (it escapes nothing)."""
+    trailing = len(pattern) - len(pattern.rstrip("\\"))
+    if trailing % 2:
+        raise InvalidTypeError(f".str.like pattern {pattern!r} ends in a lone backslash; write '\\\\' for a "
+                               "literal backslash.")
+    return pattern
+
+
 def _bool_of_any(args: list[pa.DataType], params: tuple[Any, ...]) -> pa.DataType:
     return t.BOOL
 
@@ -124,6 +160,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         FunctionSpec("str_contains", _string_fn(t.BOOL), "contains a literal substring"),
         FunctionSpec("str_starts_with", _string_fn(t.BOOL), "starts with a literal prefix"),
         FunctionSpec("str_ends_with", _string_fn(t.BOOL), "ends with a literal suffix"),
+        FunctionSpec("str_like", _string_fn(t.BOOL), "matches a SQL LIKE pattern (% any run, _ one character)"),
         FunctionSpec("str_slice", _str_slice, "substring by code point offset and length"),
         FunctionSpec("str_replace", _string_fn(None), "replace every occurrence of a literal substring"),
         FunctionSpec("concat_str", _concat_str, "concatenate strings with a separator (null if any is null)"),

@@ -229,14 +229,13 @@ def workloads(ds: Dataset) -> dict[str, Callable[[], Any]]:
 
 # -- running -----------------------------------------------------------------------------------------------
 def _features(frame: Any, engine: str) -> tuple[Any, dict[str, float] | None, str]:
-    from unistack.planner.choose import choose
+    from unistack.planner.choose import assess
     from unistack.planner.optimize import optimize
 
     plan = optimize(frame.plan)
-    choice = choose(plan, engine)
-    cand = choice.candidate(engine)
-    if cand is None or cand.cost is None or not cand.feasible:
-        return plan, None, cand.note if cand else "no candidate"
+    cand = assess(engine, plan)
+    if cand.cost is None or not cand.feasible:
+        return plan, None, cand.note
     return plan, dict(cand.cost.features), ""
 
 

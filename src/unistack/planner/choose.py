@@ -62,6 +62,8 @@ class Choice:
     profile: str = ""
     planning_seconds: float = 0.0
     forced: bool = False
+    # a forced engine's context, when its prediction is left for after the run (see execution._record)
+    context: EngineContext | None = field(default=None, compare=False, repr=False)
 
     def candidate(self, name: str) -> Candidate | None:
         return next((c for c in self.candidates if c.engine == name), None)
@@ -285,6 +287,25 @@ def _missing(caps: Capabilities, ops: frozenset[str]) -> dict[str, str]:
     return {op: caps.unsupported.get(op, "not implemented") for op in sorted(ops - caps.supported)}
 
 
+def _facts_for(name: str, plan: PlanNode, profile: Profile | None, ops: frozenset[str] | None
+               ) -> Candidate | tuple[EngineContext, dict[str, str]]:
+    """What planning needs to know of engine ``name`` before any prediction: a Candidate saying why the
+    engine is not available, or its context and the plan's operations it lacks."""
+    if not _is_installed(name):
+        return Candidate(name, False, "not installed")
+    try:
+        engine, status, caps = engine_facts(name)
+    except Exception as e:  # a broken or half-installed engine is simply not a candidate
+        return Candidate(name, False, f"not available: {type(e).__name__}: {_short(e)}")
+    if not status.installed:
+        return Candidate(name, False, f"not available: {status.detail or 'not installed'}", warm=False)
+    try:
+        missing = _missing(caps, ops) if ops is not None else caps.missing(plan)
+        return _context(name, engine, status, caps, profile or load_profile()), missing
+    except Exception as e:
+        return Candidate(name, False, f"not available: {type(e).__name__}: {_short(e)}")
+
+
 def assess(name: str, plan: PlanNode, pf: PlanFeatures | None = None, profile: Profile | None = None,
            ops: frozenset[str] | None = None) -> Candidate:
     """Whether engine ``name`` can run ``plan`` (with the reason when it cannot) and its predicted cost.
@@ -296,23 +317,22 @@ def assess(name: str, plan: PlanNode, pf: PlanFeatures | None = None, profile: P
     >>> c.feasible, c.cost.total < 1
     (True, True)
     """
-    if not _is_installed(name):
-        return Candidate(name, False, "not installed")
+    facts = _facts_for(name, plan, profile, ops)
+    if isinstance(facts, Candidate):
+        return facts
+    ctx, missing = facts
     try:
-        engine, status, caps = engine_facts(name)
-    except Exception as e:  # a broken or half-installed engine is simply not a candidate
-        return Candidate(name, False, f"not available: {type(e).__name__}: {_short(e)}")
-    if not status.installed:
-        return Candidate(name, False, f"not available: {status.detail or 'not installed'}", warm=False)
-    try:
-        missing = _missing(caps, ops) if ops is not None else caps.missing(plan)
         pf = pf if pf is not None else features(plan)
-        ctx = _context(name, engine, status, caps, profile or load_profile())
     except Exception as e:
         return Candidate(name, False, f"not available: {type(e).__name__}: {_short(e)}")
+    return predicted_candidate(pf, ctx, missing)
+
+
+def predicted_candidate(pf: PlanFeatures, ctx: EngineContext, missing: dict[str, str] | None = None) -> Candidate:
+    """The candidate for an engine in context ``ctx`` with its cost predicted from the plan's features."""
     cost = engine_cost(pf, ctx, missing)
     note = cost.note if cost.feasible else cost.reason
-    return Candidate(name, cost.feasible, note, cost, ctx.warm)
+    return Candidate(ctx.name, cost.feasible, note, cost, ctx.warm)
 
 
 def _short(e: BaseException, limit: int = 160) -> str:
@@ -332,10 +352,22 @@ def _pick(feasible: list[Candidate]) -> Candidate:
                                            order.get(c.engine, 99)))
 
 
+def _raise_if_infeasible(forced: str, cand: Candidate) -> None:
+    if cand.feasible:
+        return
+    if cand.note == "not installed" or cand.note.startswith("not available"):
+        get_engine(forced)  # raises with the install hint
+        raise EngineNotAvailableError(f"engine {forced!r} cannot run now: {cand.note}")
+    if cand.note.startswith("unsupported "):
+        raise UnsupportedOperationError(forced, cand.note.removeprefix("unsupported "))
+    raise EngineNotAvailableError(f"engine {forced!r} cannot run this plan: {cand.note}")
+
+
 def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> Choice:
     """Pick the engine for ``plan``: the forced one, or the cheapest feasible candidate.
 
-    With a forced engine the other candidates are predicted too only when ``compare`` is true (explain).
+    With a forced engine nothing is predicted unless ``compare`` is true (explain): the run does not wait for
+    a prediction it does not need, and the history predicts it after the run from ``Choice.context``.
 
     Examples
     --------
@@ -345,21 +377,34 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
     """
     t0 = time.perf_counter()
     profile = load_profile()
-    est = estimate(plan)
-    pf = features(plan, est)
     ops = frozenset(operations(plan))
     forced = engine or (None if get_option("engine") == "auto" else get_option("engine"))
+    if forced is not None and not compare:
+        # Nothing to compare: the prediction (kept in the history) is made after the run, off the result's
+        # path (see Choice.context).
+        if not _known(forced):
+            raise EngineNotAvailableError(f"unknown engine {forced!r}. Known engines: {', '.join(engine_names())}.")
+        facts = _facts_for(forced, plan, profile, ops)
+        ctx = None if isinstance(facts, Candidate) else facts[0]
+        if isinstance(facts, Candidate):
+            cand = facts
+        elif facts[1]:
+            op, why = next(iter(facts[1].items()))
+            more = f" (+{len(facts[1]) - 1} more)" if len(facts[1]) > 1 else ""
+            cand = Candidate(forced, False, f"unsupported {op}{more}: {why}")
+        else:
+            cand = Candidate(forced, True, "", None, facts[0].warm)
+        _raise_if_infeasible(forced, cand)
+        reason = "forced by engine=" if engine else "forced by the 'engine' option"
+        return Choice(forced, reason, (cand,), None, None, profile.label(), time.perf_counter() - t0, True,
+                      context=ctx)
+    est = estimate(plan)
+    pf = features(plan, est)
     if forced is not None:
         if not _known(forced):
             raise EngineNotAvailableError(f"unknown engine {forced!r}. Known engines: {', '.join(engine_names())}.")
         cand = assess(forced, plan, pf, profile, ops)
-        if not cand.feasible:
-            if cand.note == "not installed" or cand.note.startswith("not available"):
-                get_engine(forced)  # raises with the install hint
-                raise EngineNotAvailableError(f"engine {forced!r} cannot run now: {cand.note}")
-            if cand.note.startswith("unsupported "):
-                raise UnsupportedOperationError(forced, cand.note.removeprefix("unsupported "))
-            raise EngineNotAvailableError(f"engine {forced!r} cannot run this plan: {cand.note}")
+        _raise_if_infeasible(forced, cand)
         # The others are still predicted so explain can compare; they are not run.
         others = tuple(assess(n, plan, pf, profile, ops) for n in _candidates() if n != forced) if compare else ()
         reason = "forced by engine=" if engine else "forced by the 'engine' option"

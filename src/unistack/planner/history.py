@@ -7,10 +7,13 @@ batch functions is learned from it (``<cache_dir>/udf_costs.json``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from unistack.config import cache_dir, get_option
@@ -18,6 +21,38 @@ from unistack.config import cache_dir, get_option
 MAX_BYTES = 20 * 1024 * 1024  # the history is rotated (to history.jsonl.1) beyond this size
 
 _lock = threading.Lock()
+_worker: ThreadPoolExecutor | None = None
+_last_task: Future[None] | None = None
+
+
+def submit(task: Callable[[], None]) -> None:
+    """Run ``task`` (bookkeeping after a query: its prediction, its history line, learned costs) on one
+    background thread, in order, so a result never waits for it. Errors in it are dropped: the history must
+    never break a query. Tasks still queued at exit finish before the interpreter stops.
+
+    Examples
+    --------
+    >>> done = []
+    >>> submit(lambda: done.append(1)); flush(); done
+    [1]
+    """
+    global _worker, _last_task
+    with _lock:
+        if _worker is None:
+            _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unistack-history")
+        _last_task = _worker.submit(_quietly, task)
+
+
+def _quietly(task: Callable[[], None]) -> None:
+    with contextlib.suppress(Exception):
+        task()
+
+
+def flush() -> None:
+    """Wait until every submitted bookkeeping task has finished."""
+    task = _last_task
+    if task is not None and not threading.current_thread().name.startswith("unistack-history"):
+        task.result()
 
 
 def history_path() -> str:
@@ -25,7 +60,7 @@ def history_path() -> str:
     return os.path.join(cache_dir(), "history.jsonl")
 
 
-def record(entry: dict[str, Any]) -> None:
+def record(entry: dict[str, Any], path: str | None = None) -> None:
     """Append one entry (ignored when the ``history`` option is off; never raises on I/O errors).
 
     Examples
@@ -40,7 +75,7 @@ def record(entry: dict[str, Any]) -> None:
         return
     entry = {"time": time.time(), **entry}
     line = json.dumps(entry, default=str) + "\n"
-    path = history_path()
+    path = path or history_path()
     with _lock:
         try:
             if os.path.exists(path) and os.path.getsize(path) > MAX_BYTES:
@@ -53,6 +88,7 @@ def record(entry: dict[str, Any]) -> None:
 
 def read_history(path: str | None = None) -> list[dict[str, Any]]:
     """Every entry of the history (and of its rotated predecessor), oldest first."""
+    flush()
     path = path or history_path()
     out: list[dict[str, Any]] = []
     for p in (path + ".1", path):
@@ -75,13 +111,14 @@ def read_history(path: str | None = None) -> list[dict[str, Any]]:
 _udf_cache: tuple[Any, dict[str, float]] | None = None
 
 
-def _udf_path() -> str:
+def udf_costs_path() -> str:
+    """Path of the learned batch-function costs."""
     return os.path.join(cache_dir(), "udf_costs.json")
 
 
-def _udf_costs() -> dict[str, float]:
+def _udf_costs(path: str | None = None) -> dict[str, float]:
     global _udf_cache
-    path = _udf_path()
+    path = path or udf_costs_path()
     try:
         st = os.stat(path)
         sig: Any = (path, st.st_size, st.st_mtime_ns)
@@ -100,10 +137,11 @@ def _udf_costs() -> dict[str, float]:
 
 def learned_udf_cost(key: str) -> float | None:
     """Seconds per row the history observed for the batch function ``key`` (``None`` if never seen)."""
+    flush()
     return _udf_costs().get(key)
 
 
-def learn_udf_cost(key: str, seconds_per_row: float, weight: float = 0.5) -> float:
+def learn_udf_cost(key: str, seconds_per_row: float, weight: float = 0.5, path: str | None = None) -> float:
     """Blend a new observation into the learned cost of a batch function and store it.
 
     Examples
@@ -114,12 +152,12 @@ def learn_udf_cost(key: str, seconds_per_row: float, weight: float = 0.5) -> flo
     ...     learned_udf_cost("m.f")
     2e-06
     """
+    path = path or udf_costs_path()
     with _lock:
-        costs = dict(_udf_costs())
+        costs = dict(_udf_costs(path))
         old = costs.get(key)
         new = seconds_per_row if old is None else (1 - weight) * old + weight * seconds_per_row
         costs[key] = max(new, 0.0)
-        path = _udf_path()
         tmp = f"{path}.{os.getpid()}.tmp"
         try:
             with open(tmp, "w") as fh:

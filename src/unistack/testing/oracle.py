@@ -361,6 +361,8 @@ class _Compiler:
             return f"(strpos({x}, {sql_string(params[0])}) > 0)" if params[0] else f"({x} = {x})"
         if name == "str_starts_with":
             return f"starts_with({x}, {sql_string(params[0])})"
+        if name == "str_like":
+            return f"({x} LIKE {sql_string(params[0])} ESCAPE '\\')"
         if name == "str_ends_with":
             return f"suffix({x}, {sql_string(params[0])})"
         if name == "str_slice":

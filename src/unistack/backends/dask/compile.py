@@ -33,6 +33,7 @@ from unistack.errors import UnsupportedOperationError
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
 from unistack.plan import types as t
+from unistack.plan.nullability import never_null, nonnull_columns
 from unistack.plan.types import canonical_schema
 
 ENGINE = "dask"
@@ -422,6 +423,7 @@ FUNCTIONS: dict[str, Callable[[ex.Call], Callable[..., Any]]] = {
     "str_contains": lambda n: lambda x: pc.match_substring(x, n.params[0]),
     "str_starts_with": lambda n: lambda x: pc.starts_with(x, n.params[0]),
     "str_ends_with": lambda n: lambda x: pc.ends_with(x, n.params[0]),
+    "str_like": lambda n: lambda x: pc.match_like(x, n.params[0]),
     "str_slice": _str_slice,
     "str_replace": lambda n: lambda x: pc.replace_substring(x, n.params[0], n.params[1]),
     "concat_str": _concat_str,
@@ -497,46 +499,6 @@ def decode_key(value: pa.Array, is_null: pa.Array, dtype: pa.DataType) -> pa.Arr
     if t.is_null(dtype):
         return pa.nulls(len(value), dtype)
     return null_where(is_null, cast_value(value, dtype))
-
-
-# -- nullability: what the input files guarantee, used to skip null bookkeeping ---------------------------
-
-
-def nonnull_columns(node: pn.PlanNode) -> frozenset[str]:
-    """Columns of ``node``'s output that can hold no null (from ``not null`` fields of Parquet files)."""
-    match node:
-        case pn.Scan(source=pn.FileSource(format="parquet", file_schema=schema)):
-            return frozenset(f.name for f in schema if not f.nullable) & set(node.schema.names)
-        case pn.Filter() | pn.Sort() | pn.Limit() | pn.Distinct():
-            return nonnull_columns(node.input)
-        case pn.Project(input=inp, exprs=exprs):
-            below = nonnull_columns(inp)
-            return frozenset(ex.output_name(e) for e in exprs if never_null(e, below))
-        case pn.Join(how="inner"):
-            left, right = nonnull_columns(node.left), nonnull_columns(node.right)
-            out = set()
-            for c in node.output_columns:
-                if (c.side == "right" and c.source in right) or (c.side != "right" and c.source in left):
-                    out.add(c.name)
-            return frozenset(out)
-    return frozenset()
-
-
-def never_null(node: ex.ExprNode, nonnull: frozenset[str]) -> bool:
-    """Whether a row-level expression can never be null, given columns known to hold no null."""
-    match node:
-        case ex.Column(name=name):
-            return name in nonnull
-        case ex.Literal(value=value):
-            return value is not None
-        case ex.Alias(operand=operand):
-            return never_null(operand, nonnull)
-        case ex.BinaryOp(op=op, left=left, right=right) if op in ("+", "-", "*", "**", *ex.COMPARISON_OPS):
-            # integers wrap and floats give inf/NaN: never null from non-null inputs (division can be)
-            return never_null(left, nonnull) and never_null(right, nonnull)
-        case ex.Call(name="is_null" | "is_not_null"):
-            return True
-    return False
 
 
 # -- aggregates ----------------------------------------------------------------------------------------------

@@ -351,6 +351,7 @@ FUNCTIONS: dict[str, Callable[[ex.Call, list[str]], str]] = {
     "str_contains": lambda n, a: f"contains({a[0]}, {quote_string(n.params[0])})",
     "str_starts_with": lambda n, a: f"starts_with({a[0]}, {quote_string(n.params[0])})",
     "str_ends_with": lambda n, a: f"ends_with({a[0]}, {quote_string(n.params[0])})",
+    "str_like": lambda n, a: f"({a[0]} LIKE {quote_string(n.params[0])} ESCAPE '\\')",
     "str_slice": _str_slice,
     "str_replace": _str_replace,
     "concat_str": lambda n, a: "(" + f" || {quote_string(n.params[0])} || ".join(a) + ")" if n.params[0] else

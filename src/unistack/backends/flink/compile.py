@@ -490,6 +490,7 @@ FUNCTIONS: dict[str, Callable[[ex.Call, list[str]], str]] = {
     "str_contains": lambda n, a: f"(POSITION({string_literal(n.params[0])} IN {a[0]}) > 0)",
     "str_starts_with": lambda n, a: f"(POSITION({string_literal(n.params[0])} IN {a[0]}) = 1)",
     "str_ends_with": _ends_with,
+    "str_like": lambda n, a: f"({a[0]} LIKE {string_literal(n.params[0])} ESCAPE '\\')",
     "str_slice": _slice,
     "str_replace": lambda n, a: f"REPLACE({a[0]}, {string_literal(n.params[0])}, {string_literal(n.params[1])})",
     "concat_str": lambda n, a: "(" + f" || {string_literal(n.params[0])} || ".join(a) + ")" if n.params[0]

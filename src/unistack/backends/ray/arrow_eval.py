@@ -617,6 +617,7 @@ FUNCTIONS: dict[str, Callable[[ex.Call, list[Value]], Value]] = {
     "str_contains": lambda n, a: pc.match_substring(a[0], pattern=n.params[0]),
     "str_starts_with": lambda n, a: pc.starts_with(a[0], pattern=n.params[0]),
     "str_ends_with": lambda n, a: pc.ends_with(a[0], pattern=n.params[0]),
+    "str_like": lambda n, a: pc.match_like(a[0], pattern=n.params[0]),
     "str_slice": lambda n, a: _str_slice(n, a[0]),
     "str_replace": lambda n, a: pc.replace_substring(a[0], pattern=n.params[0], replacement=n.params[1]),
     "concat_str": lambda n, a: pc.binary_join_element_wise(

@@ -40,6 +40,7 @@ from unistack.backends.base import apply_batch_function, canonical_batch, transl
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
 from unistack.plan import types as t
+from unistack.plan.functions import like_to_regex
 
 ORDER_COLUMN = "__us_ord"  # row id in input order (first/last, stable sorts), dropped before output
 _UNBOUNDED = (Window.unboundedPreceding, Window.unboundedFollowing)
@@ -409,6 +410,7 @@ FUNCTIONS: dict[str, Callable[[ex.Call, list[Column]], Column]] = {
     "str_contains": lambda n, a: a[0].contains(F.lit(n.params[0])),
     "str_starts_with": lambda n, a: a[0].startswith(F.lit(n.params[0])),
     "str_ends_with": lambda n, a: a[0].endswith(F.lit(n.params[0])),
+    "str_like": lambda n, a: a[0].rlike(like_to_regex(n.params[0])),
     "str_slice": lambda n, a: _slice(n, a[0]),
     "str_replace": lambda n, a: F.replace(a[0], F.lit(n.params[0]), F.lit(n.params[1])),
     "concat_str": _concat,

@@ -217,6 +217,15 @@ def test_replace_all_literal(us_check):
              {"r": ["a$0b$0c", "x", "ééé"], "e": ["a.b.c", "x", "eee"]})
 
 
+@sem("S-STR-LIKE")
+def test_like_wildcards_escape_and_literal_regex_characters(us_check):
+    df = us.from_dict({"s": ["special\nrequests", "a.b", "axb", "50%", "日本x", None]})
+    us_check(df.select(w=us.col("s").str.like("%special%requests"), d=us.col("s").str.like("a.b"),
+                       p=us.col("s").str.like("__\\%"), u=us.col("s").str.like("_本_")),
+             {"w": [True, False, False, False, False, None], "d": [False, True, False, False, False, None],
+              "p": [False, False, False, True, False, None], "u": [False, False, False, False, True, None]})
+
+
 @sem("S-STR-CONCAT")
 def test_concat_str_null_if_any_null(us_check):
     df = us.from_dict({"a": ["x", "y", None], "b": ["1", None, "3"]})
