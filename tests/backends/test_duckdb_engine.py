@@ -323,7 +323,7 @@ def test_a_reused_subtree_becomes_one_cte(engine: DuckDBEngine) -> None:
     top = agg.select(m=us.col("s").max())
     frame = agg.join(top, left_on="s", right_on="m", how="semi")
     sql = engine.to_sql(optimize(frame.plan))
-    assert sql.count("GROUP BY") == 1 and sql.startswith('WITH "q1" AS (')
+    assert sql.count("GROUP BY") == 1 and sql.startswith('WITH "q1" AS MATERIALIZED (')
     assert frame.collect(engine="duckdb").to_pydict() == {"k": [2], "s": [5]}
 
 

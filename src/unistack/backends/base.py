@@ -101,9 +101,26 @@ class Engine(Protocol):
     def explain_native(self, plan: pn.PlanNode) -> str: ...
 
 
+_caps: dict[tuple[str, int], Capabilities] = {}
+
+
+def capabilities_of(engine: Engine) -> Capabilities:
+    """An engine's capabilities, computed once per engine instance."""
+    key = (engine.name, id(engine))
+    caps = _caps.get(key)
+    if caps is None:
+        caps = _caps[key] = engine.capabilities()
+    return caps
+
+
+def forget_capabilities() -> None:
+    """Drop the capabilities computed so far (an engine may implement more after a reload)."""
+    _caps.clear()
+
+
 def require_supported(engine: Engine, plan: pn.PlanNode) -> None:
     """Raise :class:`UnsupportedOperationError` naming the first operation the engine cannot run."""
-    missing = engine.capabilities().missing(plan)
+    missing = capabilities_of(engine).missing(plan)
     if missing:
         op, reason = next(iter(missing.items()))
         more = f" (and {len(missing) - 1} more: {', '.join(list(missing)[1:4])})" if len(missing) > 1 else ""

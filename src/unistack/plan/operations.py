@@ -58,6 +58,21 @@ def operations(plan: pn.PlanNode) -> set[str]:
     >>> sorted(operations(us.from_dict({"a": [1]}).filter(us.col("a") > 0).plan))
     ['node:Filter', 'node:Scan', 'op:>', 'source:arrow']
     """
+    # planning and the engine's own check both ask for the plan just optimized: remember the last few
+    hit = _recent.get(id(plan))
+    if hit is not None and hit[0] is plan:
+        return set(hit[1])
+    ops = _operations(plan)
+    if len(_recent) >= 16:
+        _recent.pop(next(iter(_recent)))
+    _recent[id(plan)] = (plan, frozenset(ops))
+    return ops
+
+
+_recent: dict[int, tuple[pn.PlanNode, frozenset[str]]] = {}  # id -> (plan kept alive, so ids stay unique)
+
+
+def _operations(plan: pn.PlanNode) -> set[str]:
     ops: set[str] = set()
     for node in plan.walk():
         ops.add(f"node:{type(node).__name__}")

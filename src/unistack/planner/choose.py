@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unistack.backends import registry
-from unistack.backends.base import Capabilities, Engine, EngineStatus
+from unistack.backends.base import Capabilities, Engine, EngineStatus, capabilities_of, forget_capabilities
 from unistack.backends.registry import available_engines, engine_names, get_engine, is_installed
 from unistack.config import cache_dir, get_option
 from unistack.errors import EngineNotAvailableError, UnsupportedOperationError
@@ -98,7 +98,6 @@ def _total(c: Candidate) -> float:
 
 
 # -- engine facts (cheap, cached) --------------------------------------------------------------------------
-_caps: dict[tuple[str, int], Capabilities] = {}
 _installed: dict[str, bool] = {}
 
 
@@ -114,15 +113,6 @@ def _is_installed(name: str) -> bool:
     if hit is None:
         hit = _installed[name] = is_installed(name)
     return hit
-
-
-def capabilities_of(engine: Engine) -> Capabilities:
-    """An engine's capabilities, computed once per engine instance."""
-    key = (engine.name, id(engine))
-    caps = _caps.get(key)
-    if caps is None:
-        caps = _caps[key] = engine.capabilities()
-    return caps
 
 
 # Capabilities of built-in engines not loaded in this process come from a file cache, so planning does not
@@ -233,7 +223,7 @@ def _status(engine: Engine) -> EngineStatus:
 def clear_caches() -> None:
     """Forget cached capabilities and installation checks (tests use this)."""
     global _available, _names
-    _caps.clear()
+    forget_capabilities()
     _installed.clear()
     _disk_caps.clear()
     _status_cache.clear()

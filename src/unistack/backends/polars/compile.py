@@ -109,9 +109,11 @@ def _(node: ex.UnaryOp) -> pl.Expr:
     return -(inner.cast(polars_dtype(node.dtype)))
 
 
-def _nonzero(divisor: pl.Expr, numerator: pl.Expr, result: pl.Expr) -> pl.Expr:
-    """Division by zero gives null (docs/semantics.md), for every numeric type."""
-    return pl.when(divisor != 0).then(result).otherwise(None)
+def _null_if_zero(divisor: pl.Expr) -> pl.Expr:
+    """The divisor with zeros (also -0.0) made null, so division by zero gives null (docs/semantics.md). It
+    names the divisor once, which keeps Polars' common-subexpression elimination working when the divisor
+    is an aggregate used elsewhere too."""
+    return divisor.replace(0, None)
 
 
 @compile_expr.register
@@ -130,7 +132,7 @@ def _(node: ex.BinaryOp) -> pl.Expr:
     if op in ("/", "**"):
         lf, rf = left.cast(pl.Float64), right.cast(pl.Float64)
         if op == "/":
-            return _nonzero(rf, lf, lf / rf)
+            return lf / _null_if_zero(rf)
         # Polars turns x ** 0.5 into sqrt(x); IEEE pow differs from sqrt at -inf and -0.0 (S-FLOAT-IEEE).
         return pl.when((rf == 0.5) & (lf == float("-inf"))).then(float("inf")).when((rf == 0.5) & (lf == 0.0)).then(
             0.0).otherwise(lf.pow(rf))
@@ -143,7 +145,7 @@ def _(node: ex.BinaryOp) -> pl.Expr:
         left = left.cast(pl.Decimal(38, node.dtype.scale))
     if op in ("//", "%"):
         left, right = left.cast(out), right.cast(out)
-        return _nonzero(right, left, _BINARY[op](left, right))
+        return _BINARY[op](left, _null_if_zero(right))
     if pa.types.is_decimal(node.dtype):
         # Polars' decimal sum, difference and (widened) product already have the plan's scale, at precision
         # 38; narrowing the precision here would only add a checked cast per row (results are cast to the
@@ -165,7 +167,9 @@ _BINARY: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
 def _(node: ex.Case) -> pl.Expr:
     chain: Any = pl
     assert node.dtype is not None
-    out = polars_dtype(node.dtype)  # every branch in the result type, so arithmetic above it is exact
+    # every branch in the result type, so arithmetic above it is exact (decimals at Polars' precision 38, as
+    # decimal arithmetic leaves them: see the BinaryOp translation)
+    out = pl.Decimal(38, node.dtype.scale) if pa.types.is_decimal(node.dtype) else polars_dtype(node.dtype)
     for cond, value in node.branches:
         chain = chain.when(_boolean(cond)).then(compile_expr(value).cast(out, strict=False))
     return chain.otherwise(compile_expr(node.otherwise).cast(out, strict=False))

@@ -357,18 +357,27 @@ def q20(t: Tables) -> us.LazyFrame:
 
 def q21(t: Tables) -> us.LazyFrame:
     li = t["lineitem"].select("l_orderkey", "l_suppkey", "l_receiptdate", "l_commitdate")
-    # "another supplier in the order" <=> the order's suppliers are not all the same: min != max.
-    suppliers = li.group_by("l_orderkey").agg(lo=col("l_suppkey").min(), hi=col("l_suppkey").max())
     late = li.filter(col("l_receiptdate") > col("l_commitdate"))
-    late_suppliers = late.group_by("l_orderkey").agg(late_lo=col("l_suppkey").min(), late_hi=col("l_suppkey").max())
-    return (
-        late.join(t["orders"].filter(col("o_orderstatus") == "F"), left_on="l_orderkey", right_on="o_orderkey",
-                  how="semi")
-        .join(suppliers.filter(col("lo") != col("hi")), on="l_orderkey", how="semi")
-        .join(late_suppliers.filter(col("late_lo") == col("late_hi")), on="l_orderkey", how="semi")
-        .join(t["supplier"], left_on="l_suppkey", right_on="s_suppkey")
-        .join(t["nation"].filter(col("n_name") == "SAUDI ARABIA"), left_on="s_nationkey", right_on="n_nationkey",
+    saudi = t["supplier"].join(t["nation"].filter(col("n_name") == "SAUDI ARABIA"), left_on="s_nationkey",
+                               right_on="n_nationkey", how="semi")
+    # late lines of Saudi suppliers in finished orders: the candidates, a small share of lineitem
+    candidates = (
+        late.join(saudi, left_on="l_suppkey", right_on="s_suppkey")
+        .join(t["orders"].filter(col("o_orderstatus") == "F"), left_on="l_orderkey", right_on="o_orderkey",
               how="semi")
+    )
+    # "another supplier in the order" <=> the order's suppliers are not all the same (min != max); "no other
+    # supplier was late" <=> the late suppliers are all the same. Only the candidates' orders are grouped.
+    late_supplier = us.when(col("l_receiptdate") > col("l_commitdate")).then(col("l_suppkey"))
+    orders = (
+        li.join(candidates, on="l_orderkey", how="semi")
+        .group_by("l_orderkey")
+        .agg(lo=col("l_suppkey").min(), hi=col("l_suppkey").max(), late_lo=late_supplier.min(),
+             late_hi=late_supplier.max())
+        .filter((col("lo") != col("hi")) & (col("late_lo") == col("late_hi")))
+    )
+    return (
+        candidates.join(orders, on="l_orderkey", how="semi")
         .group_by("s_name").agg(numwait=us.count())
         .sort("numwait", "s_name", descending=[True, False])
         .limit(100)
