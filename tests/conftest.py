@@ -55,8 +55,6 @@ QUARANTINE: dict[str, str] = {
                                             "then the master refuses connections",
     "tests/backends/test_ray_cluster.py": "failed in the full run on this machine (joining the `ray start --head` "
                                           "cluster after other Ray sessions in the same process); not yet diagnosed",
-    "tests/backends/test_flink_engine.py::test_killed_worker_mid_query_gives_clear_error_then_recovers":
-        "the slow query finishes before the kill lands on an idle machine, so no error is raised",
 }
 
 

@@ -70,9 +70,10 @@ def _wait_gone(pids: list[int], seconds: float = 30.0) -> list[int]:
 
 
 def _slow_frame() -> us.LazyFrame:
-    """A query that keeps Flink busy for a long time (a cross join of 20k x 20k rows)."""
-    a = us.from_dict({"x": list(range(20_000))})
-    b = us.from_dict({"y": list(range(20_000))})
+    """A query that keeps Flink busy far longer than the test waits (a cross join of 100k x 50k rows: on
+    an idle machine a 20k x 20k one finished before the kill landed)."""
+    a = us.from_dict({"x": list(range(100_000))})
+    b = us.from_dict({"y": list(range(50_000))})
     return a.join(b, how="cross").select(us.col("x").sum().alias("s"))
 
 

@@ -343,3 +343,11 @@ def transform_down(node: PlanNode, fn: Callable[[PlanNode], PlanNode]) -> PlanNo
         if any(a is not b for a, b in zip(new, kids)):
             node = replace_inputs(node, new)
     return node
+
+
+def sorted_below(node: PlanNode) -> bool:
+    """Whether ``node``'s rows are in a defined order: a sort, seen through the nodes that keep order
+    (engines whose window operators reorder rows put them back when this holds)."""
+    while isinstance(node, (Project, Filter, Limit, MapBatches)):
+        node = node.input
+    return isinstance(node, Sort)

@@ -621,7 +621,7 @@ def _(node: pn.Project, q: Query) -> str:
     position = None
     # DuckDB's window operator emits rows in its own order; above a sort, the rows are numbered first
     # and put back in that order, so a following limit or the result keeps the sorted order.
-    keep_order = _sorted_below(node.input) and any(ex.has_window(e) for e in node.exprs)
+    keep_order = pn.sorted_below(node.input) and any(ex.has_window(e) for e in node.exprs)
     if keep_order or _needs_position(node.exprs):
         child, position = _with_position(child, len(node.input.schema), q)
     scope = scope_of(node.input.schema, position=position)
@@ -630,13 +630,6 @@ def _(node: pn.Project, q: Query) -> str:
     if keep_order:
         sql += f" ORDER BY {position} ASC"
     return q.add(sql)
-
-
-def _sorted_below(node: pn.PlanNode) -> bool:
-    """Whether the node's rows are in a defined order: a sort, seen through order-keeping nodes."""
-    while isinstance(node, (pn.Project, pn.Filter, pn.Limit, pn.MapBatches)):
-        node = node.input
-    return isinstance(node, pn.Sort)
 
 
 @compile_node.register

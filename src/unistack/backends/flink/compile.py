@@ -137,12 +137,13 @@ def string_literal(value: str) -> str:
             out.append("\\\\")
         elif ch == "'":
             out.append("''")
-        elif ch.isprintable() and ord(ch) < 0x10000:
+        elif ch.isprintable():
             out.append(ch)
         elif ord(ch) < 0x10000:
             out.append(f"\\{ord(ch):04X}")
-        else:
-            out.append(f"\\+{ord(ch):06X}")
+        else:  # Flink misreads the \+XXXXXX form; its strings are UTF-16, so write the surrogate pair
+            high, low = divmod(ord(ch) - 0x10000, 0x400)
+            out.append(f"\\{0xD800 + high:04X}\\{0xDC00 + low:04X}")
     return "U&'" + "".join(out) + "'"
 
 
@@ -350,7 +351,13 @@ def _(node: ex.BinaryOp) -> str:
     if op in ("+", "-", "*"):
         if pa.types.is_decimal(out):
             return cast_to(f"({left} {op} {right})", None, out)
-        return cast_to(f"({cast_to(left, lt, out)} {op} {cast_to(right, rt, out)})", None, out)
+        result = f"({cast_to(left, lt, out)} {op} {cast_to(right, rt, out)})"
+        if pa.types.is_unsigned_integer(out) and out.bit_width < 64:
+            # held in the next wider signed type: wrap into [0, 2**bits) (S-INT-WRAP); a product that overflowed
+            # the wider type wrapped modulo a multiple of 2**bits, so the low bits are still right
+            m = f"CAST({2 ** out.bit_width} AS BIGINT)"
+            result = f"MOD(MOD({result}, {m}) + {m}, {m})"
+        return cast_to(result, None, out)
     a, b = cast_to(left, lt, out), cast_to(right, rt, out)
     if pa.types.is_integer(out):
         if op == "%":
@@ -424,8 +431,13 @@ def _is_in(node: ex.Call, a: list[str]) -> str:
     for v in values:
         common = t.supertype(common, t.literal_type(v))
     x = cast_to(a[0], _dtype(node.args[0]), common)
-    items = ", ".join(literal_sql(v, common) for v in values)
-    return f"(CASE WHEN {x} IS NULL THEN CAST(NULL AS BOOLEAN) ELSE {x} IN ({items}) END)"
+    nan = [v for v in values if isinstance(v, float) and math.isnan(v)]
+    numbers = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
+    # NaN in the list matches NaN (S-ISIN); SQL's IN compares with =, under which NaN equals nothing
+    tests = [f"{x} IN ({', '.join(literal_sql(v, common) for v in numbers)})"] if numbers else []
+    if nan and pa.types.is_floating(common):
+        tests.append(_is_nan(x))
+    return f"(CASE WHEN {x} IS NULL THEN CAST(NULL AS BOOLEAN) ELSE {' OR '.join(tests) or 'FALSE'} END)"
 
 
 def _round(node: ex.Call, a: list[str]) -> str:

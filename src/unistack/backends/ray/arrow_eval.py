@@ -282,6 +282,18 @@ def _decimal_operand(value: Value, dtype: pa.DataType) -> Value:
     return _cast(value, pa.decimal256(38, 0))
 
 
+def _fit_product(a: Value, b: Value) -> tuple[Value, Value]:
+    """Arrow gives a decimal product precision p1 + p2 + 1, at most 76: narrow the wider operand when two
+    wide ones would exceed it (a value that does not fit then fails the cast loudly, never silently)."""
+    pa_, pb = a.type.precision, b.type.precision
+    excess = pa_ + pb + 1 - 76
+    if excess <= 0:
+        return a, b
+    if pa_ >= pb:
+        return _cast(a, pa.decimal256(pa_ - excess, a.type.scale)), b
+    return a, _cast(b, pa.decimal256(pb - excess, b.type.scale))
+
+
 _ARITH: dict[str, Callable[[Value, Value], Value]] = {"+": pc.add, "-": pc.subtract, "*": pc.multiply}
 
 
@@ -298,6 +310,8 @@ def _arithmetic(node: ex.BinaryOp, a: Value, b: Value) -> Value:
         return _floor_div_mod(op, a, b, dtype)
     if pa.types.is_decimal(dtype):
         da, db = _decimal_operand(a, node.left.dtype), _decimal_operand(b, node.right.dtype)
+        if op == "*":
+            da, db = _fit_product(da, db)
         return _ARITH[op](da, db).cast(dtype)
     # integers wrap around in the result type (the unchecked kernels); floats are IEEE
     return _ARITH[op](_cast(a, dtype), _cast(b, dtype))

@@ -20,6 +20,7 @@ its shuffles do not keep input order).
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import singledispatch
@@ -355,6 +356,8 @@ class _FinishAggregate:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         table = _table(batch)
+        if _GLOBAL_MARKER in table.column_names:
+            table = _global_row(table, self.plans)
         n = table.num_rows
         finished = pa.table({f"__us_v{i}": ae._as_array(_finish_agg(p, f"__us_o{i}", table), p.dtype, n)
                              for i, p in enumerate(self.plans)}) if self.plans else pa.table({"__us_none": pa.nulls(n)})
@@ -383,7 +386,33 @@ def _(node: pn.Aggregate, settings: Settings) -> Any:
     keys = [k for k, _ in key_cols]
     grouped = ds.groupby(keys if keys else None, num_partitions=settings.shuffle_partitions if keys else None)
     ds = grouped.aggregate(*aggs)
+    if not keys:
+        ds = _with_global_marker(ds)
     return _map(ds, _FinishAggregate(tuple(keys), plans, exprs, node.schema))
+
+
+_GLOBAL_MARKER = "__us_global"
+_COUNTING = ("count_rows", "count", "count_distinct")
+
+
+def _with_global_marker(ds: Any) -> Any:
+    """A global aggregate's result plus a marker row, in one block. Ray's global aggregate of an input
+    whose blocks have no columns (an empty join or filter result) has no row at all, while the semantics
+    want one row (counts 0, other aggregates null); the finishing step makes that row when only the
+    marker is there (:func:`_global_row`)."""
+    import ray.data as rd
+
+    return ds.union(rd.from_arrow(pa.table({_GLOBAL_MARKER: [True]}))).repartition(1)
+
+
+def _global_row(table: pa.Table, plans: tuple[_AggPlan, ...]) -> pa.Table:
+    """The aggregate's one row: Ray's, or the empty input's when Ray produced none."""
+    real = table.filter(pc.is_null(table.column(_GLOBAL_MARKER)))
+    if real.num_rows:
+        return real.drop_columns([_GLOBAL_MARKER])
+    columns = {out: pa.array([0], pa.int64()) if kind in _COUNTING else pa.nulls(1)
+               for p in plans for kind, out, _ in p.ray_aggs}
+    return pa.table(columns) if columns else pa.table({"__us_none": pa.nulls(1)})
 
 
 # -- join ---------------------------------------------------------------------------------------------------
@@ -406,6 +435,30 @@ class _Rename:
         return table.rename_columns([self.mapping.get(n, n) for n in table.column_names])
 
 
+_SENTINEL_LEFT, _SENTINEL_RIGHT = "__us_sl", "__us_sr"
+
+
+class _Flag:
+    """The sentinel flag of real rows: false."""
+
+    def __call__(self, table: pa.Table) -> Any:
+        return pa.scalar(False)
+
+
+def _with_sentinel(ds: Any, columns: pa.Schema) -> Any:
+    """``ds`` plus one all-null row flagged as a sentinel (the last column of ``columns``).
+
+    Ray's hash join fails on a partition whose blocks from one side are all empty blocks without columns
+    (``map_batches`` over an empty block yields one, e.g. for an empty input or a filter that keeps
+    nothing). The sentinel gives every partition of the side a block with columns; its keys are null, so it
+    never matches, and the join's finishing step drops it by its flag.
+    """
+    import ray.data as rd
+
+    arrays = [*(pa.nulls(1, f.type) for f in list(columns)[:-1]), pa.array([True])]
+    return ds.union(rd.from_arrow(pa.Table.from_arrays(arrays, schema=columns)))
+
+
 class _FinishJoin:
     def __init__(self, node: pn.Join, rnames: dict[str, str]) -> None:
         self.columns = node.output_columns
@@ -415,6 +468,13 @@ class _FinishJoin:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         table = _table(batch)
+        sentinel = None
+        for flag in (_SENTINEL_LEFT, _SENTINEL_RIGHT):
+            if flag in table.column_names:
+                hit = pc.fill_null(table.column(flag), False)
+                sentinel = hit if sentinel is None else pc.or_(sentinel, hit)
+        if sentinel is not None:
+            table = table.filter(pc.invert(sentinel))
         n = table.num_rows
 
         def column(name: str, dtype: pa.DataType) -> Any:
@@ -451,11 +511,26 @@ def _(node: pn.Join, settings: Settings) -> Any:
             lk.append((f"__us_j{i}", _Expr(_bound_col(a, la), common)))
             rk.append((f"__us_j{i}", _Expr(_bound_col(b, rb), common)))
         lkeys, rkeys = tuple(lk), tuple(rk)
-    left = _map(left, _AddColumns(lkeys))
-    right = _map(_map(right, _Rename(rnames)), _AddColumns(tuple((n, _Renamed(f, rnames)) for n, f in rkeys)))
+    left = _map(left, _AddColumns((*lkeys, (_SENTINEL_LEFT, _Flag()))))
+    right = _map(_map(right, _Rename(rnames)),
+                 _AddColumns((*((n, _Renamed(f, rnames)) for n, f in rkeys), (_SENTINEL_RIGHT, _Flag()))))
+    key_types = _join_key_types(node)
+    flag = pa.field("", pa.bool_())
+    left = _with_sentinel(left, pa.schema([*lschema, *(pa.field(n, k) for (n, _), k in zip(lkeys, key_types)),
+                                           flag.with_name(_SENTINEL_LEFT)]))
+    right = _with_sentinel(right, pa.schema([*(f.with_name(rnames[f.name]) for f in rschema),
+                                             *(pa.field(n, k) for (n, _), k in zip(rkeys, key_types)),
+                                             flag.with_name(_SENTINEL_RIGHT)]))
     on = tuple(n for n, _ in lkeys)
     joined = left.join(right, _RAY_JOIN[node.how], settings.shuffle_partitions, on=on, right_on=on)
     return _map(joined, _FinishJoin(node, rnames))
+
+
+def _join_key_types(node: pn.Join) -> list[pa.DataType]:
+    if node.how == "cross":
+        return [pa.int8()]
+    return [t.supertype(node.left.schema.field(a).type, node.right.schema.field(b).type, "join on")
+            for a, b in zip(node.left_on, node.right_on)]
 
 
 class _Renamed:
@@ -478,6 +553,8 @@ def _bound_col(name: str, dtype: pa.DataType) -> ex.Column:
 
 
 def _fill_value(dtype: pa.DataType) -> pa.Scalar:
+    if pa.types.is_decimal(dtype):
+        return pa.scalar(decimal.Decimal(0), dtype)  # an int64 zero cast needs 19 integer digits
     if t.is_numeric(dtype):
         return pa.scalar(0).cast(dtype)
     if t.is_string(dtype):

@@ -15,8 +15,9 @@ in those columns, never by post-processing rows in Python:
   to their own zone for ``.dt`` parts and truncation.
 
 Known limits (Spark's types): timestamps hold microseconds, so nanosecond inputs lose their last three
-digits; a ``uint64`` sum that exceeds 2**64 - 1 gives null instead of wrapping; CSV fields with quoted
-line breaks need ``spark.conf`` ``multiLine`` (not set, as it stops Spark from splitting files).
+digits; a ``uint64`` sum that exceeds 2**64 - 1 gives null instead of wrapping. CSV is read with
+``multiLine`` so quoted fields may hold line breaks; Spark then reads each CSV file in one task instead of
+splitting large files (many files still read in parallel).
 """
 
 from __future__ import annotations
@@ -200,12 +201,21 @@ def cast(c: Column, src: pa.DataType, dst: pa.DataType) -> Column:
     """A user cast: null when it fails or the value is out of range; float -> int truncates."""
     if pa.types.is_null(src):
         return F.lit(None).cast(spark_type(dst))
+    if t.is_string(src) and pa.types.is_boolean(dst):
+        # Spark also reads 't', 'yes', '1', ... as booleans; the semantics accept true/false only (S-CAST-FAIL)
+        word = F.lower(c)
+        return F.when(word == "true", F.lit(True)).when(word == "false", F.lit(False))
     if pa.types.is_unsigned_integer(dst):
         if pa.types.is_floating(src):
             c = c - c % 1  # truncate toward zero before the (rounding) cast to decimal(20, 0)
         out = c.try_cast(spark_type(dst))
         top = literal(2 ** dst.bit_width - 1, pa.uint64() if dst.bit_width == 64 else pa.int64())
         return F.when((out >= 0) & (out <= top), out)
+    if pa.types.is_floating(src) and pa.types.is_signed_integer(dst):
+        # Spark's try_cast saturates doubles beyond the range (2**63 -> 2**63 - 1); the semantics say null
+        # (S-CAST-TRUNC). The bounds are exact doubles: -2**(bits-1) is in range, 2**(bits-1) is not.
+        bound = float(2 ** (dst.bit_width - 1))
+        return F.when((c >= -bound) & (c < bound), c.try_cast(spark_type(dst)))
     return c.try_cast(spark_type(dst))
 
 
@@ -233,11 +243,18 @@ def _uint64_product(a: Column, b: Column) -> Column:
     return cross * two32.cast(T.DecimalType(20, 0)) + low
 
 
+def boolean(node: ex.ExprNode) -> Column:
+    """A condition as a Spark boolean column (an untyped null literal is a null boolean, which Spark's
+    ``CASE WHEN``, ``NOT``, ``AND`` and ``filter`` require)."""
+    c = compile_expr(node)
+    return c.cast(T.BooleanType()) if node.dtype is not None and t.is_null(node.dtype) else c
+
+
 @compile_expr.register
 def _(node: ex.UnaryOp) -> Column:
-    inner = compile_expr(node.operand)
     if node.op == "not":
-        return ~inner
+        return ~boolean(node.operand)
+    inner = compile_expr(node.operand)
     assert node.dtype is not None
     if pa.types.is_unsigned_integer(node.dtype):
         return wrap_unsigned(-_as(inner, node.dtype), node.dtype)
@@ -276,10 +293,11 @@ def _common(node: ex.BinaryOp, left: Column, right: Column) -> tuple[Column, Col
 
 @compile_expr.register
 def _(node: ex.BinaryOp) -> Column:
-    left, right = compile_expr(node.left), compile_expr(node.right)
     op = node.op
     if op in ex.BOOLEAN_OPS:
+        left, right = boolean(node.left), boolean(node.right)
         return left & right if op == "&" else left | right
+    left, right = compile_expr(node.left), compile_expr(node.right)
     if op in ex.COMPARISON_OPS:
         return _COMPARE[op](*_common(node, left, right))
     out = node.dtype
@@ -316,7 +334,7 @@ _COMPARE: dict[str, Callable[[Column, Column], Column]] = {
 def _(node: ex.Case) -> Column:
     chain: Any = F
     for cond, value in node.branches:
-        chain = chain.when(compile_expr(cond), _as(compile_expr(value), node.dtype))
+        chain = chain.when(boolean(cond), _as(compile_expr(value), node.dtype))
     return chain.otherwise(_as(compile_expr(node.otherwise), node.dtype))
 
 
@@ -589,6 +607,7 @@ def _read_files(src: pn.FileSource, paths: list[str], ctx: Context) -> DataFrame
     df = reader.csv(
         paths, schema=schema, sep=src.option("separator", ","), header=bool(src.option("has_header", True)),
         nullValue=nulls[0] if nulls else None, escape='"', enforceSchema=True, mode="PERMISSIVE",
+        multiLine=True,
     )
     if single:
         return df
@@ -620,7 +639,7 @@ def _(node: pn.Scan, ctx: Context) -> DataFrame:
     if node.columns is not None:
         df = df.select(*[col(c) for c in node.columns])
     for f in node.filters:
-        df = df.filter(compile_expr(f))
+        df = df.filter(boolean(f))
     if node.limit is not None:
         df = df.limit(node.limit)
     return df
@@ -634,14 +653,19 @@ def with_order_column(df: DataFrame) -> DataFrame:
 @compile_node.register
 def _(node: pn.Project, ctx: Context) -> DataFrame:
     df = compile_node(node.input, ctx)
-    if needs_order_column(node.exprs):
+    # Spark's window operator reorders rows; above a sort they are numbered first and put back in order
+    keep_order = pn.sorted_below(node.input) and any(ex.has_window(e) for e in node.exprs)
+    if keep_order or needs_order_column(node.exprs):
         df = with_order_column(df)
-    return df.select(*[compile_expr(e).alias(ex.output_name(e)) for e in node.exprs])
+    out = [compile_expr(e).alias(ex.output_name(e)) for e in node.exprs]
+    if keep_order:
+        return df.select(*out, col(ORDER_COLUMN)).orderBy(ORDER_COLUMN).drop(ORDER_COLUMN)
+    return df.select(*out)
 
 
 @compile_node.register
 def _(node: pn.Filter, ctx: Context) -> DataFrame:
-    return compile_node(node.input, ctx).filter(compile_expr(node.predicate))
+    return compile_node(node.input, ctx).filter(boolean(node.predicate))
 
 
 @compile_node.register

@@ -67,7 +67,12 @@ def run_worker(sf: float, engine: str, queries: list[int], runs: int, timeout: f
                                 "error": f"worker exited with code {code}"})
                 pending.pop(0)
                 break
-            rec = json.loads(line)
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                rec = None
+            if not isinstance(rec, dict):
+                continue  # an engine's own output on stdout (Ray logs there), not a result
             if cold:
                 rec["regime"] = "cold"
                 rec["median_s"] = rec.get("first_s")
@@ -83,20 +88,49 @@ def run_worker(sf: float, engine: str, queries: list[int], runs: int, timeout: f
 
 
 def run(sfs: Iterable[float], engines: list[str], queries: list[int], runs: int, timeout: float,
-        cold_queries: list[int], out_dir: str) -> list[dict[str, Any]]:
-    """Run the whole matrix and write raw results, the report and plots to ``out_dir``."""
-    results: list[dict[str, Any]] = []
+        cold_queries: list[int], out_dir: str, merge: bool = False, with_auto: bool = True
+        ) -> list[dict[str, Any]]:
+    """Run the whole matrix and write raw results, the report and plots to ``out_dir``.
+
+    The raw results are saved after every engine, so an interrupted run keeps what it measured. With
+    ``merge``, results already in ``out_dir`` for other scale factors or engines are kept and the report
+    covers them all (e.g. SF 10 run later on the engines that can)."""
     sfs = list(sfs)
+    kept = _load_raw(out_dir) if merge else []
+    runners = [*engines, *(["auto"] if with_auto else []), *BASELINES]
+    kept = [r for r in kept if not (r["sf"] in sfs and r["engine"] in runners)]
+    results: list[dict[str, Any]] = []
     for sf in sfs:
         ensure_data(sf)
-        for engine in [*engines, "auto", *BASELINES]:
+        for engine in runners:
             _progress(f"SF {sf:g}: {engine} (warm, {runs} runs after a warm-up)")
             results += run_worker(sf, engine, queries, runs, timeout)
             if cold_queries and engine not in BASELINES:
                 _progress(f"SF {sf:g}: {engine} (cold: a fresh process per query)")
                 results += run_worker(sf, engine, cold_queries, 0, timeout, cold=True)
-    write_outputs(results, sfs, engines, out_dir)
+            _save_raw(kept + results, out_dir)
+    everything = kept + results
+    all_sfs = sorted({float(r["sf"]) for r in everything})
+    all_engines = [e for e in dict.fromkeys([*engines, *(r["engine"] for r in everything)])
+                   if e not in ("auto", *BASELINES)]
+    write_outputs(everything, all_sfs, all_engines, out_dir)
     return results
+
+
+def _load_raw(out_dir: str) -> list[dict[str, Any]]:
+    try:
+        with open(os.path.join(out_dir, "tpch_raw.json")) as fh:
+            return list(json.load(fh))
+    except (OSError, ValueError):
+        return []
+
+
+def _save_raw(results: list[dict[str, Any]], out_dir: str) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "tpch_raw.json")
+    with open(path + ".tmp", "w") as fh:
+        json.dump(results, fh, indent=1, default=str)
+    os.replace(path + ".tmp", path)
 
 
 def _fmt(x: float | None) -> str:
@@ -133,9 +167,7 @@ def summarise(results: list[dict[str, Any]], sf: float, engines: list[str]) -> d
 
 
 def write_outputs(results: list[dict[str, Any]], sfs: list[float], engines: list[str], out_dir: str) -> None:
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "tpch_raw.json"), "w") as fh:
-        json.dump(results, fh, indent=1, default=str)
+    _save_raw(results, out_dir)
     fields = ["sf", "engine", "regime", "query", "status", "median_s", "first_s", "chosen", "error"]
     with open(os.path.join(out_dir, "tpch_raw.csv"), "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
@@ -283,6 +315,9 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per query before it is a timeout")
     parser.add_argument("--cold-queries", default="1,6", help="queries also run cold ('' for none)")
     parser.add_argument("--out", default=os.path.join("benchmarks", "results"))
+    parser.add_argument("--merge", action="store_true",
+                        help="keep results already in --out for other scale factors or engines")
+    parser.add_argument("--no-auto", action="store_true", help="skip the planner's own run ('auto')")
 
 
 def cli(args: Any) -> int:
@@ -290,7 +325,8 @@ def cli(args: Any) -> int:
     engines = parse_engines(args.engines)
     queries = [int(q) for q in args.queries.split(",")]
     cold = [int(q) for q in args.cold_queries.split(",") if q.strip()]
-    results = run(sfs, engines, queries, args.runs, args.timeout, cold, args.out)
+    results = run(sfs, engines, queries, args.runs, args.timeout, cold, args.out, merge=args.merge,
+                  with_auto=not args.no_auto)
     bad = [r for r in results if r.get("status") == "mismatch"]
     print(f"wrote {os.path.join(args.out, 'tpch_report.md')}; {len(bad)} answer mismatches")
     return 1 if bad else 0
