@@ -90,6 +90,9 @@ OPTIONS: dict[str, Option] = {
         Option("flink.rest_port", 8081, int, "Flink REST port for a remote cluster"),
         Option("flink.parallelism", 2, int, "Flink default parallelism"),
         Option("flink.timeout", 300.0, float, "seconds before a Flink request is declared hung"),
+        Option("flink.jvm_heap", None, _opt_str,
+               "maximum heap of the local Flink JVM, e.g. '8g' (default: half the machine's memory, at most 16g; "
+               "in-memory and file inputs travel inside the job, so large inputs need a large heap)"),
     ]
 }
 

@@ -70,11 +70,11 @@ def _wait_gone(pids: list[int], seconds: float = 30.0) -> list[int]:
 
 
 def _slow_frame() -> us.LazyFrame:
-    """A query that keeps Flink busy far longer than the test waits (a cross join of 100k x 50k rows: on
-    an idle machine a 20k x 20k one finished before the kill landed)."""
-    a = us.from_dict({"x": list(range(100_000))})
-    b = us.from_dict({"y": list(range(50_000))})
-    return a.join(b, how="cross").select(us.col("x").sum().alias("s"))
+    """A query that keeps Flink busy far longer than the test waits: a 40k x 40k cross join whose aggregate
+    needs both sides (``sum(x)`` alone finished at once: the optimizer turns it into ``sum(x) * count(y)``)."""
+    a = us.from_dict({"x": list(range(40_000))})
+    b = us.from_dict({"y": list(range(40_000))})
+    return a.join(b, how="cross").select(((us.col("x") * us.col("y")) % 7).sum().alias("s"))
 
 
 # -- no JVM needed -----------------------------------------------------------------------------------------
@@ -207,9 +207,11 @@ def test_killed_worker_mid_query_gives_clear_error_then_recovers(flink: FlinkEng
     killer = threading.Thread(target=kill_soon)
     killer.start()
     started = time.monotonic()
-    with pytest.raises(EngineError, match=r"worker died while running the query.*new one starts"):
-        _slow_frame().collect(engine="flink")
-    killer.join()
+    try:
+        with pytest.raises(EngineError, match=r"worker died while running the query.*new one starts"):
+            _slow_frame().collect(engine="flink")
+    finally:
+        killer.join()  # never let the kill land in a later test
     assert time.monotonic() - started < 60
     assert _wait_gone(group) == []  # the JVM went with the worker: no orphan
     result = us.from_dict({"a": [1, 2]}).filter(us.col("a") > 1).collect(engine="flink")

@@ -573,6 +573,15 @@ def agg_sql(node: ex.Agg, over: str = "") -> str:
 compile_expr.register(ex.Agg, agg_sql)
 
 
+def sort_key_sql(node: ex.ExprNode) -> str:
+    """A sort key; floats with -0.0 made 0.0, which the semantics order as equal (Java orders -0.0 first)."""
+    x = compile_expr(node)
+    dtype = _dtype(node)
+    if pa.types.is_floating(dtype):
+        return f"(CASE WHEN {x} = 0 THEN CAST(0 AS {flink_type(dtype)}) ELSE {x} END)"
+    return x
+
+
 def order_sql(keys: list[str], descending: tuple[bool, ...], nulls_last: tuple[bool, ...]) -> str:
     return ", ".join(f"{k} {'DESC' if d else 'ASC'} NULLS {'LAST' if last else 'FIRST'}"
                      for k, d, last in zip(keys, descending, nulls_last))
@@ -593,7 +602,7 @@ def window_sql(node: ex.Over) -> str:
     """A window expression (an aggregate over a whole partition, or a window function by order)."""
     partition = [compile_expr(p) for p in node.partition_by]
     part = f"PARTITION BY {', '.join(partition)}" if partition else ""
-    order = order_sql([compile_expr(o) for o in node.order_by], node.descending, node.nulls_last)
+    order = order_sql([sort_key_sql(o) for o in node.order_by], node.descending, node.nulls_last)
     op = node.operand
     if isinstance(op, ex.Agg):
         return agg_sql(op, f" OVER ({part})")
@@ -907,7 +916,7 @@ def _(node: pn.Join, ctx: Context) -> Relation:
 def _(node: pn.Sort, ctx: Context) -> Relation:
     child = compile_node(node.input, ctx)
     keys = [f"__us_k{i}" for i in range(len(node.keys))]
-    inner = ", ".join([child.columns()] + [f"{compile_expr(k)} AS {quote(n)}" for k, n in zip(node.keys, keys)])
+    inner = ", ".join([child.columns()] + [f"{sort_key_sql(k)} AS {quote(n)}" for k, n in zip(node.keys, keys)])
     order = order_sql([quote(k) for k in keys], node.descending, node.nulls_last)
     if child.ordered:  # a stable sort: ties keep the previous order
         order += f", {quote(ORD)} ASC"

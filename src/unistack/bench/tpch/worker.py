@@ -88,7 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", default=",".join(map(str, QUERIES)))
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-check", action="store_true")
+    parser.add_argument("--warm-session", action="store_true",
+                        help="start the engine's session with a tiny query before the first measured one")
     args = parser.parse_args(argv)
+    if args.warm_session and args.engine not in ("auto", "native-polars", "native-duckdb"):
+        import unistack as us
+
+        us.from_dict({"a": [1]}).collect(engine=args.engine)
     for q in (int(x) for x in args.queries.split(",")):
         print(json.dumps(run_query(args.engine, q, args.sf, args.runs, not args.no_check)), flush=True)
     return 0
