@@ -51,10 +51,6 @@ def check(engine: str) -> Check:
 # Tests that do not pass yet on this machine, with the reason; they run with UNISTACK_RUN_QUARANTINED=1.
 # Each entry is an open bug, listed in the closing notes; remove it once the test passes.
 QUARANTINE: dict[str, str] = {
-    "tests/backends/test_spark_cluster.py": "standalone executor is killed (exit 137) on this 2-core machine, "
-                                            "then the master refuses connections",
-    "tests/backends/test_ray_cluster.py": "failed in the full run on this machine (joining the `ray start --head` "
-                                          "cluster after other Ray sessions in the same process); not yet diagnosed",
 }
 
 
