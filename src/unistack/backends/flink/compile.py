@@ -256,7 +256,11 @@ def cast_sql(x: str, src: pa.DataType, dst: pa.DataType) -> str:
             return f"(CASE WHEN {x} THEN CAST(1 AS {ft}) WHEN NOT {x} THEN CAST(0 AS {ft}) END)"
         if pa.types.is_floating(src) or pa.types.is_decimal(src):
             as_double = f"CAST({x} AS DOUBLE)"
-            return (f"(CASE WHEN {as_double} > CAST('{float(lo) - 1:.1f}' AS DOUBLE) AND {as_double} < "
+            # (lo - 1, hi + 1) exclusive, as values truncate toward zero; lo - 1 is no double for int64,
+            # whose lower bound -2**63 is itself exact and included
+            low = f">= CAST('{float(lo):.1f}' AS DOUBLE)" if dst.bit_width == 64 and lo < 0 else \
+                f"> CAST('{float(lo) - 1:.1f}' AS DOUBLE)"
+            return (f"(CASE WHEN {as_double} {low} AND {as_double} < "
                     f"CAST('{float(hi) + 1:.1f}' AS DOUBLE) THEN TRY_CAST({x} AS {ft}) END)") if \
                 pa.types.is_floating(src) else (f"(CASE WHEN {x} > {lo - 1} AND {x} < {hi + 1} "
                                                 f"THEN TRY_CAST({x} AS {ft}) END)")
