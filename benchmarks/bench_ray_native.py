@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import decimal
 import json
 import os
 import statistics
@@ -30,6 +31,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 # -- the queries through unistack ----------------------------------------------------------------------------
+
+
+
+def _one(dtype: Any) -> Any:
+    """1 in ``dtype`` (an int64 1 cast to decimal(15, 2) would need 19 integer digits)."""
+    import pyarrow as pa
+
+    return pa.scalar(decimal.Decimal(1), dtype) if pa.types.is_decimal(dtype) else pa.scalar(1).cast(dtype)
 
 
 def us_q1(directory: str) -> Any:
@@ -90,7 +99,7 @@ def ray_q1(directory: str) -> Any:
         t = t.set_column(0, "l_returnflag", t["l_returnflag"].cast(pa.large_string())).set_column(
             1, "l_linestatus", t["l_linestatus"].cast(pa.large_string()))
         t = t.filter(pc.less_equal(t["l_shipdate"], pa.scalar(dt.date(1998, 9, 2))))
-        disc = pc.multiply(t["l_extendedprice"], pc.subtract(pa.scalar(1).cast(t["l_discount"].type), t["l_discount"]))
+        disc = pc.multiply(t["l_extendedprice"], pc.subtract(_one(t["l_discount"].type), t["l_discount"]))
         return pa.table({"l_returnflag": t["l_returnflag"].cast(pa.large_string()),
                          "l_linestatus": t["l_linestatus"].cast(pa.large_string()),
                          "q": t["l_quantity"], "d": disc, "p": t["l_extendedprice"].cast(pa.float64())})

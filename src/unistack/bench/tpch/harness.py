@@ -111,12 +111,19 @@ def run(sfs: Iterable[float], engines: list[str], queries: list[int], runs: int,
                 _progress(f"SF {sf:g}: {engine} (cold: a fresh process per query)")
                 results += run_worker(sf, engine, cold_queries, 0, timeout, cold=True)
             _save_raw(kept + results, out_dir)
-    everything = kept + results
-    all_sfs = sorted({float(r["sf"]) for r in everything})
-    all_engines = [e for e in dict.fromkeys([*engines, *(r["engine"] for r in everything)])
-                   if e not in ("auto", *BASELINES)]
-    write_outputs(everything, all_sfs, all_engines, out_dir)
+    write_report(kept + results, out_dir)
     return results
+
+
+_ENGINE_ORDER = ("polars", "duckdb", "dask", "spark", "ray", "flink")
+
+
+def write_report(results: list[dict[str, Any]], out_dir: str) -> None:
+    """Raw files, report and plots for every scale factor and engine in ``results``."""
+    sfs = sorted({float(r["sf"]) for r in results})
+    names = {r["engine"] for r in results} - {"auto", *BASELINES}
+    engines = sorted(names, key=lambda e: (_ENGINE_ORDER.index(e) if e in _ENGINE_ORDER else 99, e))
+    write_outputs(results, sfs, engines, out_dir)
 
 
 def _load_raw(out_dir: str) -> list[dict[str, Any]]:
@@ -193,19 +200,22 @@ def write_outputs(results: list[dict[str, Any]], sfs: list[float], engines: list
         lines += [f"## SF {sf:g}", "", "| query | " + " | ".join(cols) + " | auto chose | regret |",
                   "|---|" + "---:|" * len(cols) + "---|---:|"]
         warm = {(r["engine"], r["query"]): r for r in results if r["sf"] == sf and r.get("regime", "warm") == "warm"}
+        ran = {e for (e, _q) in warm}
         for q, _times, auto, _best, regret in s["per_query"]:
             cells = []
             for e in cols:
                 r = warm.get((e, q), {})
-                cells.append(_fmt(r.get("median_s")) if r.get("status") == "ok" else r.get("status", "-"))
+                cells.append(_fmt(r.get("median_s")) if r.get("status") == "ok"
+                             else r.get("status", "-" if e in ran else "not run"))
             lines.append(f"| Q{q} | " + " | ".join(cells) + f" | {auto.get('chosen', '-')} | "
                          f"{_fmt(regret) if regret else '-'} |")
         lines.append("| total (ok queries) | " + " | ".join(
-            _fmt(s["totals"][e]) + ("" if s["complete"][e] else "*") for e in cols) + " | | |")
+            (_fmt(s["totals"][e]) + ("" if s["complete"][e] else "*")) if e in ran else "not run" for e in cols)
+            + " | | |")
         n = len(s["regrets"])
         lines += [
             "",
-            "\\* not every query succeeded; the total covers the ones that did.",
+            "\\* not every query succeeded or has a hand-written baseline; the total covers the ones that ran.",
             "",
             f"- unistack-on-Polars vs native Polars (queries with a hand-written baseline): geometric-mean ratio "
             f"{_fmt(s['geo_overhead'])} over {len(s['overhead'])} queries.",
@@ -326,6 +336,8 @@ def add_arguments(parser: Any) -> None:
                         help="keep results already in --out for other scale factors or engines")
     parser.add_argument("--no-auto", action="store_true", help="skip the planner's own run ('auto')")
     parser.add_argument("--no-baselines", action="store_true", help="skip the hand-written native baselines")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite the report and plots from the raw results in --out; run nothing")
 
 
 def cli(args: Any) -> int:
@@ -333,6 +345,10 @@ def cli(args: Any) -> int:
     engines = parse_engines(args.engines)
     queries = [int(q) for q in args.queries.split(",")]
     cold = [int(q) for q in args.cold_queries.split(",") if q.strip()]
+    if args.report_only:
+        write_report(_load_raw(args.out), args.out)
+        print(f"wrote {os.path.join(args.out, 'tpch_report.md')} from the raw results")
+        return 0
     results = run(sfs, engines, queries, args.runs, args.timeout, cold, args.out, merge=args.merge,
                   with_auto=not args.no_auto, with_baselines=not args.no_baselines)
     bad = [r for r in results if r.get("status") == "mismatch"]
