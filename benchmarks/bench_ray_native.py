@@ -34,11 +34,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 
-def _one(dtype: Any) -> Any:
-    """1 in ``dtype`` (an int64 1 cast to decimal(15, 2) would need 19 integer digits)."""
+def _num(value: int, dtype: Any) -> Any:
+    """``value`` in ``dtype`` (an int64 cast to decimal(15, 2) would need 19 integer digits)."""
     import pyarrow as pa
 
-    return pa.scalar(decimal.Decimal(1), dtype) if pa.types.is_decimal(dtype) else pa.scalar(1).cast(dtype)
+    return pa.scalar(decimal.Decimal(value), dtype) if pa.types.is_decimal(dtype) else pa.scalar(value).cast(dtype)
 
 
 def us_q1(directory: str) -> Any:
@@ -99,7 +99,7 @@ def ray_q1(directory: str) -> Any:
         t = t.set_column(0, "l_returnflag", t["l_returnflag"].cast(pa.large_string())).set_column(
             1, "l_linestatus", t["l_linestatus"].cast(pa.large_string()))
         t = t.filter(pc.less_equal(t["l_shipdate"], pa.scalar(dt.date(1998, 9, 2))))
-        disc = pc.multiply(t["l_extendedprice"], pc.subtract(_one(t["l_discount"].type), t["l_discount"]))
+        disc = pc.multiply(t["l_extendedprice"], pc.subtract(_num(1, t["l_discount"].type), t["l_discount"]))
         return pa.table({"l_returnflag": t["l_returnflag"].cast(pa.large_string()),
                          "l_linestatus": t["l_linestatus"].cast(pa.large_string()),
                          "q": t["l_quantity"], "d": disc, "p": t["l_extendedprice"].cast(pa.float64())})
@@ -122,7 +122,7 @@ def ray_q6(directory: str) -> Any:
     def prep(t: pa.Table) -> pa.Table:
         keep = pc.and_(pc.and_(pc.greater_equal(t["l_shipdate"], pa.scalar(dt.date(1994, 1, 1))),
                                pc.less(t["l_shipdate"], pa.scalar(dt.date(1995, 1, 1)))),
-                       pc.less(t["l_quantity"], pa.scalar(24).cast(t["l_quantity"].type)))
+                       pc.less(t["l_quantity"], _num(24, t["l_quantity"].type)))
         t = t.filter(keep)
         return pa.table({"r": pc.multiply(t["l_extendedprice"], t["l_discount"]).cast(pa.float64())})
 
