@@ -193,13 +193,19 @@ def test_engine_failures_are_wrapped() -> None:
 def test_unsupported_operation_error_names_engine_and_operation(monkeypatch: pytest.MonkeyPatch,
                                                                  engine: DuckDBEngine) -> None:
     from unistack.backends import base
+    from unistack.planner.choose import clear_caches
 
     real = base.Capabilities.from_translator
     monkeypatch.setattr(engine, "capabilities",
                         lambda: real(set(base.ALL_OPERATIONS) - {"join:anti"}, {"join:anti": "for the test"}))
-    left, right = us.from_dict({"k": [1, 2]}), us.from_dict({"k": [1]})
-    with pytest.raises(us.UnsupportedOperationError, match=r"duckdb.*join:anti"):
-        left.join(right, on="k", how="anti").collect(engine="duckdb")
+    clear_caches()  # capabilities are computed once per engine instance
+    try:
+        left, right = us.from_dict({"k": [1, 2]}), us.from_dict({"k": [1]})
+        with pytest.raises(us.UnsupportedOperationError, match=r"duckdb.*join:anti"):
+            left.join(right, on="k", how="anti").collect(engine="duckdb")
+    finally:
+        monkeypatch.undo()
+        clear_caches()
 
 
 # -- map_batches: streaming, errors -----------------------------------------------------------------------
