@@ -41,6 +41,11 @@ def cluster() -> Iterator[str]:
 
     session.shutdown()  # leave any local session of earlier tests
     port = _free_port()
+    # Ray 2.60 turns token authentication on for `ray start` clusters unless told otherwise, and an earlier
+    # local session in this process can leave RAY_AUTH_MODE=disabled behind: the head and this client must
+    # agree, so this throwaway test cluster runs without tokens on both sides.
+    previous_auth = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     started = _ray(["start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
                     "--object-store-memory=200000000", "--disable-usage-stats"], env)
@@ -54,6 +59,10 @@ def cluster() -> Iterator[str]:
     finally:
         session.shutdown()
         _ray(["stop", "--force"], env)
+        if previous_auth is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = previous_auth
 
 
 def _queries(tmp: str) -> list[us.LazyFrame]:
