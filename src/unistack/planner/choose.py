@@ -27,7 +27,15 @@ from unistack.errors import EngineNotAvailableError, UnsupportedOperationError
 from unistack.plan.nodes import PlanNode
 from unistack.plan.operations import operations
 from unistack.planner.cardinality import Estimates, estimate
-from unistack.planner.cost import Cost, EngineContext, PlanFeatures, available_memory, engine_cost, features
+from unistack.planner.cost import (
+    Cost,
+    EngineContext,
+    PlanFeatures,
+    available_memory,
+    engine_cost,
+    features,
+    unsupported_note,
+)
 from unistack.planner.profile import EngineProfile, Profile, load_profile
 
 PREFERENCE = ("polars", "duckdb", "dask", "ray", "spark", "flink")  # only breaks exact ties
@@ -379,9 +387,7 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
         if isinstance(facts, Candidate):
             cand = facts
         elif facts[1]:
-            op, why = next(iter(facts[1].items()))
-            more = f" (+{len(facts[1]) - 1} more)" if len(facts[1]) > 1 else ""
-            cand = Candidate(forced, False, f"unsupported {op}{more}: {why}")
+            cand = Candidate(forced, False, unsupported_note(facts[1]))
         else:
             cand = Candidate(forced, True, "", None, facts[0].warm)
         _raise_if_infeasible(forced, cand)

@@ -314,6 +314,17 @@ def predict(raw: dict[str, float], profile: EngineProfile) -> dict[str, float]:
     return parts
 
 
+def unsupported_note(missing: dict[str, str]) -> str:
+    """Why an engine cannot run a plan: its first missing operation, how many more, and the reason.
+
+    >>> unsupported_note({"window:over": "no windows", "agg:first": "unordered"})
+    'unsupported window:over (+1 more): no windows'
+    """
+    op, why = next(iter(missing.items()))
+    more = f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""
+    return f"unsupported {op}{more}: {why}"
+
+
 def engine_cost(pf: PlanFeatures, ctx: EngineContext, missing: dict[str, str] | None = None) -> Cost:
     """The prediction for one engine, or why it is not feasible.
 
@@ -329,9 +340,7 @@ def engine_cost(pf: PlanFeatures, ctx: EngineContext, missing: dict[str, str] | 
     """
     peak = pf.peak_bytes * ctx.profile.memory_factor
     if missing:
-        op, why = next(iter(missing.items()))
-        more = f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""
-        return Cost(ctx.name, False, f"unsupported {op}{more}: {why}", peak_memory=peak)
+        return Cost(ctx.name, False, unsupported_note(missing), peak_memory=peak)
     if pf.unbounded and not ctx.streaming:
         return Cost(ctx.name, False, "streaming plan (unbounded input) on a batch-only engine", peak_memory=peak)
     if not pf.unbounded and not ctx.batch:
