@@ -1,9 +1,10 @@
 """CI entry for the conformance suite: ``pytest --pyargs unistack.testing.suite --unistack-engine=<e>`` for every
 engine under test, each in its own subprocess (heavy engines under ``flock /tmp/unistack-heavy.lock``).
 
-Engines come from ``UNISTACK_TEST_ENGINES`` (comma-separated; default: every installed engine, as in
-tests/conftest.py). Each differential test runs ``UNISTACK_CONFORMANCE_EXAMPLES`` generated plans (default 200).
-A failing engine prints its failures; known failures carry notimpl/notyet/never markers in the suite.
+Engines come from ``UNISTACK_CONFORMANCE_SUITE_ENGINES``, else ``UNISTACK_TEST_ENGINES`` (comma-separated;
+default: every installed engine, as in tests/conftest.py). Each differential test runs
+``UNISTACK_CONFORMANCE_EXAMPLES`` generated plans (default 200). A failing engine prints its failures;
+known failures carry notimpl/notyet/never markers in the suite.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from unistack.testing.report import HEAVY, run_engine
 
 
 def _engines() -> list[str]:
-    env = os.environ.get("UNISTACK_TEST_ENGINES")
+    # the conformance suite may cover more engines than the shared suites (scripts/test.sh adds Flink here)
+    env = os.environ.get("UNISTACK_CONFORMANCE_SUITE_ENGINES") or os.environ.get("UNISTACK_TEST_ENGINES")
     names = [e.strip() for e in env.split(",") if e.strip()] if env else available_engines()
-    return [n for n in names if n != "arrowcompute"]  # covered by tests/test_conformance_plugin.py
+    # arrowcompute is covered by tests/test_conformance_plugin.py
+    return [n for n in dict.fromkeys(names) if n != "arrowcompute"]
 
 
 @pytest.mark.parametrize("engine", [pytest.param(e, marks=[pytest.mark.slow] if e in HEAVY else [])

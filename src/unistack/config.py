@@ -93,6 +93,9 @@ OPTIONS: dict[str, Option] = {
         Option("flink.jvm_heap", None, _opt_str,
                "maximum heap of the local Flink JVM, e.g. '8g' (default: half the machine's memory, at most 16g; "
                "in-memory and file inputs travel inside the job, so large inputs need a large heap)"),
+        Option("flink.jobs_per_worker", 150, int,
+               "local mini-cluster only: restart the Flink worker after this many queries (Flink loads its RPC "
+               "system afresh for every local job and never unloads it: ~13 MB of JVM metaspace per job)"),
     ]
 }
 

@@ -220,6 +220,22 @@ def test_killed_worker_mid_query_gives_clear_error_then_recovers(flink: FlinkEng
 
 
 @needs_flink
+def test_worker_is_recycled_after_jobs_per_worker_queries(flink: FlinkEngine) -> None:
+    """Local Flink keeps ~13 MB of JVM metaspace per job: the worker restarts every N queries, cleanly."""
+    pids, tmp_dirs = [], set()
+    with us.config(flink_jobs_per_worker=2):
+        for i in range(5):
+            got = us.from_dict({"a": [i]}).select(b=us.col("a") + 1).collect(engine="flink")
+            assert got.to_pydict() == {"b": [i + 1]}
+            client = flink.client()
+            pids.append(client.pid)
+            tmp_dirs.add(client.jvm_tmp)
+    assert len(set(pids)) == 3  # queries 1-2, 3-4, 5
+    assert _wait_gone([p for p in set(pids) if p != pids[-1]]) == []  # earlier workers are gone
+    assert [d for d in tmp_dirs if d is not None and os.path.exists(d)] == [flink.client().jvm_tmp]
+
+
+@needs_flink
 def test_hung_worker_times_out_then_recovers(flink: FlinkEngine) -> None:
     us.from_dict({"a": [1]}).collect(engine="flink")
     pid = flink.client().pid

@@ -77,6 +77,19 @@ def test_in_memory_input_is_shipped_once(spark_engine) -> None:  # type: ignore[
     assert spark_engine._arrow_frame(frame.plan.source) is first
 
 
+def test_compiled_plan_is_reused_until_its_file_changes(tmp_path, spark_engine) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"a": [1, 2, 3]}), path)
+    frame = us.read_parquet(str(path)).filter(us.col("a") > 1).select(total=us.col("a").sum())
+    first = spark_engine.compile(frame.plan)
+    assert spark_engine.compile(us.read_parquet(str(path)).filter(us.col("a") > 1)
+                                .select(total=us.col("a").sum()).plan) is first  # an equal plan, rebuilt
+    run(frame, "spark", {"total": [5]})
+    pq.write_table(pa.table({"a": [10, 20, 30, 40]}), path)  # rewritten: a new size, a new DataFrame
+    assert spark_engine.compile(frame.plan) is not first
+    run(frame, "spark", {"total": [100]})
+
+
 def test_explain_includes_spark_physical_plan(spark_engine) -> None:  # type: ignore[no-untyped-def]
     frame = us.from_dict({"k": ["a", "b", "a"], "v": [1, 2, 3]}).group_by("k").agg(us.col("v").sum())
     text = str(us.explain(frame, engine="spark"))

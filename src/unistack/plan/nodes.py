@@ -7,6 +7,7 @@ translate them.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +49,14 @@ class FileSource(Source):
 
     def option(self, key: str, default: Any = None) -> Any:
         return dict(self.options).get(key, default)
+
+    def versions(self) -> tuple[tuple[int, int], ...] | None:
+        """(size, modification time in ns) per file, or ``None`` if one is missing: engines key what they
+        cache about the files (scans, compiled plans) on it, so a rewritten file is read again."""
+        try:
+            return tuple((st.st_size, st.st_mtime_ns) for st in map(os.stat, self.paths))
+        except OSError:
+            return None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FileSource) and (self.format, self.paths, self.options) == (

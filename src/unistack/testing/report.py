@@ -59,7 +59,7 @@ def load_run(path: Path, engine: str) -> EngineRun:
 
 def save_run(run: EngineRun, path: Path) -> None:
     path.write_text(json.dumps({"engine": run.engine, "seconds": run.seconds, "examples": run.examples,
-                                "records": run.records}, indent=1))
+                                "records": run.records, "output": run.output}, indent=1))
 
 
 def run_engine(engine: str, examples: int, timeout: int = 3600, lock: bool = True) -> EngineRun:

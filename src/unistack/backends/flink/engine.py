@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import os
 import select
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -49,6 +50,8 @@ _clients: weakref.WeakSet[WorkerClient] = weakref.WeakSet()
 def _close_all() -> None:
     for client in list(_clients):
         client.close()
+        with contextlib.suppress(OSError):
+            os.unlink(client.log_path)  # kept until exit: error messages quote its tail
 
 
 atexit.register(_close_all)
@@ -95,6 +98,8 @@ class WorkerClient:
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
         self.startup_seconds: float | None = None
+        self.jvm_tmp: str | None = None
+        self.jobs = 0  # queries run by the current worker
         self.lock = threading.RLock()
         fd, self.log_path = tempfile.mkstemp(prefix="unistack-flink-worker-", suffix=".log")
         os.close(fd)
@@ -117,8 +122,20 @@ class WorkerClient:
             env = dict(os.environ)
             env["PYTHONUNBUFFERED"] = "1"
             env.pop("PYTHONPATH", None)  # the worker must not see this process's packages
-            if "-Xmx" not in env.get("JVM_ARGS", ""):  # PyFlink passes JVM_ARGS to the JVM it launches
-                env["JVM_ARGS"] = f"{env.get('JVM_ARGS', '')} -Xmx{jvm_heap()}".strip()
+            jvm_args = env.get("JVM_ARGS", "")  # PyFlink passes JVM_ARGS to the JVM it launches
+            if "-Xmx" not in jvm_args:
+                jvm_args += f" -Xmx{jvm_heap()}"
+            if "log4j2.contextSelector" not in jvm_args:
+                # Each local job runs in its own mini-cluster and user-code class loader; log4j's default
+                # selector gives every class loader a logger context (and a monitor thread) that is never
+                # stopped, which kept ~35 MB and a thread per job until the JVM ran out after ~400 jobs.
+                jvm_args += " -Dlog4j2.contextSelector=org.apache.logging.log4j.core.selector.BasicContextSelector"
+            if "java.io.tmpdir" not in jvm_args:
+                # The JVM unpacks Flink's planner jar (45 MB) into its temp directory on every start and
+                # deletes it only on a clean exit: a private directory removed by close() cannot leak.
+                self.jvm_tmp = tempfile.mkdtemp(prefix="unistack-flink-jvm-")
+                jvm_args += f" -Djava.io.tmpdir={self.jvm_tmp}"
+            env["JVM_ARGS"] = jvm_args.strip()
             try:
                 with open(self.log_path, "ab") as log:
                     self.proc = subprocess.Popen(
@@ -127,6 +144,7 @@ class WorkerClient:
                     )
             except OSError as e:
                 raise EngineNotAvailableError(f"cannot start the Flink worker with {self.python}: {e}") from e
+            self.jobs = 0
             reply, _ = self._exchange({"op": "start", **self.settings}, (), timeout, "starting Flink")
             self.info = reply
             self.startup_seconds = time.perf_counter() - t0
@@ -136,7 +154,12 @@ class WorkerClient:
         """Send one request and wait for its answer (starting the worker first if needed)."""
         timeout = float(get_option("flink.timeout")) if timeout is None else timeout
         with self.lock:
+            if (header.get("op") == "query" and self.settings.get("target", "local") == "local"
+                    and self.jobs >= int(get_option("flink.jobs_per_worker"))):
+                self.close()  # bounded JVM memory: see the option flink.jobs_per_worker
             self.start(timeout)
+            if header.get("op") == "query":
+                self.jobs += 1
             return self._exchange(header, payloads, timeout, "running the query")
 
     def _exchange(self, header: dict[str, Any], payloads: Any, timeout: float, what: str
@@ -236,6 +259,9 @@ class WorkerClient:
                     pass
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
+            if self.jvm_tmp is not None:
+                shutil.rmtree(self.jvm_tmp, ignore_errors=True)
+                self.jvm_tmp = None
 
 
 class FlinkEngine:

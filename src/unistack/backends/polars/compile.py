@@ -7,7 +7,6 @@ zero, NaN as the largest value, nulls-last sorting), never by post-processing ro
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from functools import singledispatch
 from typing import Any, Literal
@@ -395,13 +394,6 @@ def compile_node(node: pn.PlanNode) -> pl.LazyFrame:
     raise NotImplementedError(type(node).__name__)
 
 
-def _file_versions(paths: tuple[str, ...]) -> tuple[tuple[int, int], ...] | None:
-    try:
-        return tuple((st.st_size, st.st_mtime_ns) for st in map(os.stat, paths))
-    except OSError:
-        return None  # let Polars report the missing file
-
-
 @functools.lru_cache(maxsize=128)
 def _parquet_scan(paths: tuple[str, ...], versions: tuple[tuple[int, int], ...] | None) -> pl.LazyFrame:
     """One Polars scan per version of the files: a scan resolves the Parquet footers once and keeps them,
@@ -416,7 +408,7 @@ def _scan_source(node: pn.Scan) -> pl.LazyFrame:
     assert isinstance(src, pn.FileSource)
     paths = list(src.paths)
     if src.format == "parquet":
-        return _parquet_scan(src.paths, _file_versions(src.paths))
+        return _parquet_scan(src.paths, src.versions())  # None (a missing file): Polars reports it
     schema = polars_schema(src.file_schema)
     if src.format == "csv":
         return pl.scan_csv(

@@ -83,8 +83,11 @@ def run_worker(sf: float, engine: str, queries: list[int], runs: int, timeout: f
             _progress(f"  SF {sf:g} {engine:14} Q{q:<2} {rec['status']:11} "
                       f"{rec.get('median_s') or 0:8.3f}s" + (f"  -> {rec['chosen']}" if rec.get("chosen") else ""))
             deadline = time.monotonic() + timeout
-        proc.kill()
-        proc.wait()
+        try:  # a worker that answered everything exits by itself and cleans up (e.g. Dask's partd spill dirs)
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         sel.close()
     return results
 
