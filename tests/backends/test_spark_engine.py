@@ -19,6 +19,7 @@ import pytest
 
 import unistack as us
 from unistack.backends.registry import get_engine, is_installed
+from unistack.backends.spark.engine import _compiled_key
 from unistack.testing.compare import assert_table_equal
 
 pytestmark = pytest.mark.skipif(not is_installed("spark"), reason="pyspark is not installed")
@@ -82,12 +83,16 @@ def test_compiled_plan_is_reused_until_its_file_changes(tmp_path, spark_engine) 
     pq.write_table(pa.table({"a": [1, 2, 3]}), path)
     frame = us.read_parquet(str(path)).filter(us.col("a") > 1).select(total=us.col("a").sum())
     first = spark_engine.compile(frame.plan)
-    assert spark_engine.compile(us.read_parquet(str(path)).filter(us.col("a") > 1)
-                                .select(total=us.col("a").sum()).plan) is first  # an equal plan, rebuilt
+    cached = spark_engine._compiled[_compiled_key(frame.plan)][1]
+    again = spark_engine.compile(us.read_parquet(str(path)).filter(us.col("a") > 1)
+                                 .select(total=us.col("a").sum()).plan)  # an equal plan, rebuilt
+    assert again is not first  # a fresh DataFrame per run (a DataFrame that ran keeps its shuffle output)...
+    assert spark_engine._compiled[_compiled_key(frame.plan)][1] is cached  # ...over the same compiled one
     run(frame, "spark", {"total": [5]})
     pq.write_table(pa.table({"a": [10, 20, 30, 40]}), path)  # rewritten: a new size, a new DataFrame
-    assert spark_engine.compile(frame.plan) is not first
     run(frame, "spark", {"total": [100]})
+    spark_engine.compile(frame.plan)
+    assert spark_engine._compiled[_compiled_key(frame.plan)][1] is not cached
 
 
 def test_explain_includes_spark_physical_plan(spark_engine) -> None:  # type: ignore[no-untyped-def]

@@ -82,8 +82,9 @@ class SparkEngine:
         """The plan as a native ``pyspark.sql.DataFrame`` with exactly the plan's columns.
 
         Building a DataFrame is one Py4J round trip per column expression (tens of milliseconds for a
-        TPC-H query), so the DataFrame of a plan over files is kept and reused while the files are
-        unchanged (a DataFrame is immutable; each action re-reads its input).
+        TPC-H query), so the DataFrame of a plan over files is kept while the files are unchanged. Each
+        call returns a new DataFrame over it (an alias): a DataFrame that has run keeps its executed plan,
+        and running it again would reuse the first run's shuffle output instead of computing the query.
         """
         from unistack.backends.spark.compile import Context, compile_node, final_frame, needs_order_column
         from unistack.plan.operations import node_expressions
@@ -95,7 +96,7 @@ class SparkEngine:
                 hit = self._compiled.get(key)
                 if hit is not None and hit[0] is spark:
                     self._compiled.move_to_end(key)
-                    return hit[1]
+                    return hit[1].alias("__us_run")
         ordered = any(needs_order_column(node_expressions(n)) for n in plan.walk())
         ctx = Context(spark, self._arrow_frame, ordered_input=ordered)
         df = final_frame(compile_node(plan, ctx), plan.schema)
@@ -104,6 +105,7 @@ class SparkEngine:
                 self._compiled[key] = (spark, df)
                 while len(self._compiled) > _COMPILED_ENTRIES:
                     self._compiled.popitem(last=False)
+            return df.alias("__us_run")
         return df
 
     def execute(self, plan: pn.PlanNode) -> pa.Table:
