@@ -183,7 +183,7 @@ def _predicted(frame: us.LazyFrame, engine: str | None) -> tuple[str, float | No
     from unistack.planner.optimize import optimize
 
     t0 = time.perf_counter()
-    choice = choose(optimize(frame.plan), engine)
+    choice = choose(optimize(frame.plan), engine, compare=True)  # a forced engine is predicted too
     return choice.engine, choice.predicted, time.perf_counter() - t0
 
 
@@ -199,7 +199,8 @@ def timed(build: Callable[[], us.LazyFrame], engine: str | None) -> dict[str, An
         table = frame.collect(engine=engine)
     seconds = time.perf_counter() - t0
     run = last_run()
-    return {"seconds": seconds, "predicted": run.get("predicted", predicted), "engine": run.get("engine", chosen),
+    # a forced run's own record has no prediction (it is made after the run): use the one made here
+    return {"seconds": seconds, "predicted": run.get("predicted") or predicted, "engine": run.get("engine", chosen),
             "planning": run.get("planning"), "rows": table.num_rows}
 
 

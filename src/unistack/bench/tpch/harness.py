@@ -145,6 +145,18 @@ def _save_raw(results: list[dict[str, Any]], out_dir: str) -> None:
     os.replace(path + ".tmp", path)
 
 
+def _root_cause(trace: str) -> str:
+    """The innermost ``Caused by:`` of a Java stack trace in a failure record, as a suffix (or '').
+
+    Examples
+    --------
+    >>> _root_cause("x\\nCaused by: java.lang.OutOfMemoryError: too large\\n\\tat a.b(C.java:1)")
+    ' (caused by java.lang.OutOfMemoryError: too large)'
+    """
+    causes = [line.split("Caused by:", 1)[1].strip() for line in trace.splitlines() if "Caused by:" in line]
+    return f" (caused by {causes[-1]})" if causes else ""
+
+
 def _fmt(x: float | None) -> str:
     return "-" if x is None else (f"{x:.3f}" if x < 10 else f"{x:.1f}")
 
@@ -209,7 +221,7 @@ def write_outputs(results: list[dict[str, Any]], sfs: list[float], engines: list
             for e in cols:
                 r = warm.get((e, q), {})
                 cells.append(_fmt(r.get("median_s")) if r.get("status") == "ok"
-                             else r.get("status", "-" if e in ran else "not run"))
+                             else r.get("status", "not run"))
             lines.append(f"| Q{q} | " + " | ".join(cells) + f" | {auto.get('chosen', '-')} | "
                          f"{_fmt(regret) if regret else '-'} |")
         lines.append("| total (ok queries) | " + " | ".join(
@@ -240,7 +252,7 @@ def write_outputs(results: list[dict[str, Any]], sfs: list[float], engines: list
         if failures:
             lines += ["", "Failures:", ""]
             lines += [f"- {r['engine']} Q{r['query']} ({r.get('regime', 'warm')}): {r['status']}: "
-                      f"{r.get('error', '')}" for r in failures]
+                      f"{r.get('error', '')}{_root_cause(r.get('trace', ''))}" for r in failures]
         lines.append("")
     plots = make_plots(results, sfs, engines, out_dir)
     lines += [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in plots]
