@@ -51,13 +51,11 @@ def check(engine: str) -> Check:
 # Tests that do not pass yet on this machine, with the reason; they run with UNISTACK_RUN_QUARANTINED=1.
 # Each entry is an open bug, listed in the closing notes; remove it once the test passes.
 QUARANTINE: dict[str, str] = {
-    "tests/backends/test_spark_cluster.py": "passes alone (10 passed) but not in the full run: the standalone "
-                                            "executor is killed (exit 137) and the driver then fails; not yet "
-                                            "diagnosed (memory pressure from the other engines' sessions?)",
-    "tests/backends/test_ray_cluster.py": "passes alone (16 passed with the Ray join tests before it) but failed in "
-                                          "the full run: the `ray start --head` cluster wanted an auth token the "
-                                          "client did not send (RAY_AUTH_MODE mismatch, Ray 2.60); the fixture "
-                                          "now disables token auth on both sides, not yet verified in a full run",
+    "tests/backends/test_spark_cluster.py": "passes alone but failed in the full run of 2026-12-03: after the "
+                                            "driver JVM was killed, the next session was built on PySpark's "
+                                            "dead gateway (Connection refused) because the killed JVM was not "
+                                            "yet reaped; SessionManager.forget now pings the gateway and kills "
+                                            "and reaps a JVM that does not answer, not yet verified in a full run",
 }
 
 

@@ -228,13 +228,28 @@ class SessionManager:
             gateway = SparkContext._gateway
             proc = getattr(gateway, "proc", None)
             if proc is not None and proc.poll() is None:
-                return  # the JVM is alive: stop() above was enough
+                if _answers(gateway):
+                    return  # the JVM is alive: stop() above was enough
+                # Killed but not yet reaped (a loaded machine takes a moment to tear down a JVM), or hung:
+                # make sure it is gone, else the next session would be built on its dead gateway.
+                with contextlib.suppress(Exception):
+                    proc.kill()
+                    proc.wait(timeout=30)
             with SparkContext._lock:
                 SparkContext._active_spark_context = None
                 SparkContext._gateway = None
                 SparkContext._jvm = None
             SparkSession._instantiatedSession = None
             SparkSession._activeSession = None
+
+
+def _answers(gateway: Any) -> bool:
+    """Whether the driver JVM behind a Py4J gateway still answers a call."""
+    try:
+        gateway.jvm.java.lang.System.currentTimeMillis()
+        return True
+    except Exception:
+        return False
 
 
 def first_line(e: BaseException, limit: int = 600) -> str:
