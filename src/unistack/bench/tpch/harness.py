@@ -98,12 +98,12 @@ def run(sfs: Iterable[float], engines: list[str], queries: list[int], runs: int,
     """Run the whole matrix and write raw results, the report and plots to ``out_dir``.
 
     The raw results are saved after every engine, so an interrupted run keeps what it measured. With
-    ``merge``, results already in ``out_dir`` for other scale factors or engines are kept and the report
-    covers them all (e.g. SF 10 run later on the engines that can)."""
+    ``merge``, results already in ``out_dir`` for other scale factors, engines or queries are kept and the
+    report covers them all (e.g. SF 10 run later on the engines that can)."""
     sfs = list(sfs)
     kept = _load_raw(out_dir) if merge else []
     runners = [*engines, *(["auto"] if with_auto else []), *(BASELINES if with_baselines else ())]
-    kept = [r for r in kept if not (r["sf"] in sfs and r["engine"] in runners)]
+    kept = [r for r in kept if not (r["sf"] in sfs and r["engine"] in runners and r["query"] in queries)]
     results: list[dict[str, Any]] = []
     for sf in sfs:
         ensure_data(sf)
