@@ -145,6 +145,13 @@ def _save_raw(results: list[dict[str, Any]], out_dir: str) -> None:
     os.replace(path + ".tmp", path)
 
 
+def _total_cell(summary: dict[str, Any], engine: str) -> str:
+    """An engine's total over its successful queries (``*`` when some failed or did not run)."""
+    if not any(summary["ok"].get(engine, ())):
+        return "none ok"
+    return _fmt(summary["totals"][engine]) + ("" if summary["complete"][engine] else "*")
+
+
 def _root_cause(trace: str) -> str:
     """The innermost ``Caused by:`` of a Java stack trace in a failure record, as a suffix (or '').
 
@@ -182,9 +189,10 @@ def summarise(results: list[dict[str, Any]], sf: float, engines: list[str]) -> d
     totals = {e: sum(warm[(e, q)]["median_s"] for q in queries if warm.get((e, q), {}).get("status") == "ok")
               for e in [*engines, "auto", *BASELINES]}
     complete = {e: all(warm.get((e, q), {}).get("status") == "ok" for q in queries) for e in totals}
+    ok = {e: [warm.get((e, q), {}).get("status") == "ok" for q in queries] for e in totals}
     return {
         "per_query": per_query, "regrets": regrets, "within": within, "overhead": overhead, "totals": totals,
-        "complete": complete, "queries": queries,
+        "complete": complete, "ok": ok, "queries": queries,
         "geo_regret": statistics.geometric_mean(regrets) if regrets else None,
         "geo_overhead": statistics.geometric_mean(overhead) if overhead else None,
     }
@@ -225,7 +233,7 @@ def write_outputs(results: list[dict[str, Any]], sfs: list[float], engines: list
             lines.append(f"| Q{q} | " + " | ".join(cells) + f" | {auto.get('chosen', '-')} | "
                          f"{_fmt(regret) if regret else '-'} |")
         lines.append("| total (ok queries) | " + " | ".join(
-            (_fmt(s["totals"][e]) + ("" if s["complete"][e] else "*")) if e in ran else "not run" for e in cols)
+            _total_cell(s, e) if e in ran else "not run" for e in cols)
             + " | | |")
         n = len(s["regrets"])
         lines += [
