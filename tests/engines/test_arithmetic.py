@@ -22,6 +22,14 @@ def test_add_sub_mul_with_nulls(check):
     check(out, {"s": [11, 1, None], "d": [-9, -5, None], "p": [10, -6, None], "r": [9, 12, None], "n": [-1, 2, None]})
 
 
+def test_large_integer_literal_meets_float_column(check):
+    # found by a 5,000-plan conformance run on Dask: Arrow refused int64 max as a float64 literal
+    df = us.from_dict({"f": [1.0, -0.5, None]})
+    out = df.select(p=us.col("f") * I64_MAX, s=us.col("f") + 2**53 + 1)
+    check(out, {"p": [float(I64_MAX), -float(I64_MAX) / 2, None],
+                "s": [float(2**53 + 1) + 1.0, float(2**53 + 1) - 0.5, None]})
+
+
 def test_true_division_is_float64(check):
     # S-DIV-FLOAT
     df = us.from_dict({"a": [7, -7, 1], "b": [2, 2, 3]}, schema={"a": "int32", "b": "int32"})

@@ -129,6 +129,22 @@ def require_supported(engine: Engine, plan: pn.PlanNode) -> None:
         )
 
 
+def widening_cast(value: Any, dtype: pa.DataType) -> Any:
+    """Cast an Arrow array or scalar to a wider type for arithmetic. Integers and decimals become the
+    nearest float, as in SQL (Arrow's checked cast refuses integers beyond 2**53).
+
+    Examples
+    --------
+    >>> widening_cast(pa.scalar(2**63 - 1), pa.float64()).as_py()
+    9.223372036854776e+18
+    """
+    if pa.types.is_floating(dtype) and (pa.types.is_integer(value.type) or pa.types.is_decimal(value.type)):
+        import pyarrow.compute as pc
+
+        return pc.cast(value, dtype, safe=False)
+    return value.cast(dtype)
+
+
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """Cast an engine's result to the plan's schema (names, order, exact Arrow types).
 

@@ -244,6 +244,20 @@ def literal_fits(value: Any, t: pa.DataType) -> bool:
     return True
 
 
+def literal_scalar(value: Any, t: pa.DataType) -> pa.Scalar:
+    """A literal as an Arrow scalar of type ``t``. An integer literal met by a float column becomes the
+    nearest float, as in SQL (Arrow's checked conversion refuses integers beyond 2**53).
+
+    Examples
+    --------
+    >>> literal_scalar(9223372036854775807, pa.float64()).as_py()
+    9.223372036854776e+18
+    """
+    if pa.types.is_floating(t) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    return pa.scalar(value, type=t)
+
+
 def sum_type(t: pa.DataType) -> pa.DataType:
     """Result type of ``sum`` (and ``cum_sum``) over values of type ``t``."""
     if pa.types.is_boolean(t) or pa.types.is_signed_integer(t):

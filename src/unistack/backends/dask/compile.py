@@ -191,7 +191,7 @@ def _(node: ex.Literal, df: dd.DataFrame) -> PExpr:
     assert node.dtype is not None
     if node.value is None:
         return const_x(pa.scalar(None, node.dtype))
-    return const_x(pa.scalar(node.value, type=node.dtype))
+    return const_x(t.literal_scalar(node.value, node.dtype))
 
 
 @compile_expr.register

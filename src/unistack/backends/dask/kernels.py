@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from unistack.backends.base import widening_cast
 from unistack.plan import types as t
 
 ARRAYS = (pa.Array, pa.ChunkedArray)
@@ -79,12 +80,12 @@ def cast_value(value: Any, dtype: pa.DataType) -> Any:
         return pa.nulls(len(value), dtype) if isinstance(value, ARRAYS) else pa.scalar(None, dtype)
     cache = _CAST_CACHE.get() if isinstance(value, ARRAYS) else None
     if cache is None:
-        return value.cast(dtype)
+        return widening_cast(value, dtype)
     key = (id(value), dtype)
     hit = cache.get(key)
     if hit is not None and hit[0] is value:
         return hit[1]
-    out = value.cast(dtype)
+    out = widening_cast(value, dtype)
     cache[key] = (value, out)  # keeps ``value`` alive, so its id is not reused during the evaluation
     return out
 

@@ -31,6 +31,7 @@ from typing import Any, TypeAlias
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from unistack.backends.base import widening_cast
 from unistack.plan import exprs as ex
 from unistack.plan import types as t
 
@@ -155,7 +156,7 @@ def _cast(value: Value, dtype: pa.DataType) -> Value:
         return value
     if pa.types.is_null(value.type):
         return _null_of(dtype) if isinstance(value, pa.Scalar) else pa.nulls(len(value), dtype)
-    return value.cast(dtype)
+    return widening_cast(value, dtype)
 
 
 def _where(cond: Value, then: Value, otherwise: Value) -> Value:
@@ -180,7 +181,7 @@ def _(node: ex.Literal, ctx: _Context) -> Value:
     dtype = node.dtype if node.dtype is not None else t.literal_type(node.value)
     if node.value is None:
         return _null_of(dtype)
-    return pa.scalar(node.value, type=dtype)
+    return t.literal_scalar(node.value, dtype)
 
 
 @_eval.register
