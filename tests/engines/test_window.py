@@ -67,6 +67,27 @@ def test_cum_sum_ignores_nulls(check):
     check(out, {"g": ["a", "a", "a", "a", "b", "b"], "t": [4, 1, 2, 3, 2, 1], "c": [6, None, 2, 2, 11, 1]})
 
 
+def test_cum_sum_float_infinity_and_nan_follow_window_order(check):
+    # found by a 5,000-plan conformance run on Dask (shrunk): pandas' grouped cumsum compensates (Kahan), so
+    # every row after an infinity became NaN; a running sum is plain IEEE addition in the window's order
+    nan, inf = float("nan"), float("inf")
+    df = us.from_dict({"id": [0, 1, 2, 3, 4, 5, 6], "g": [None, None, None, None, None, 1, 1],
+                       "f": [nan, 5.0, None, -inf, None, inf, 1.0]},
+                      schema={"id": "int64", "g": "int32", "f": "float64"})
+    out = df.select("id", c=us.col("f").cum_sum().over("g", order_by="id", descending=True))
+    check(out, {"id": [0, 1, 2, 3, 4, 5, 6], "c": [nan, -inf, -inf, -inf, None, inf, 1.0]})
+
+
+def test_cum_sum_float_long_and_short_partitions(check):
+    # S-WIN-CUMSUM over partitions of very different lengths; an infinity never leaks into the next partition
+    n = 150
+    df = us.from_dict({"g": [0] * n + [1, 1, 2], "t": [*range(n), 0, 1, 0],
+                       "x": [float("-inf")] + [0.5] * (n - 1) + [1.0, 2.0, 4.0]})
+    out = df.select("g", "t", c=us.col("x").cum_sum().over("g", order_by="t"))
+    check(out, {"g": [0] * n + [1, 1, 2], "t": [*range(n), 0, 1, 0],
+                "c": [float("-inf")] * n + [1.0, 3.0, 4.0]})
+
+
 def test_shift_lag_and_lead(check):
     # S-WIN-SHIFT
     df = us.from_dict({"g": ["a", "a", "a", "b"], "t": [3, 1, 2, 1], "x": ["c", "a", "b", "z"]})

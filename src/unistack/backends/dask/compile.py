@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import io
+import itertools
 import math
 import uuid
 from collections.abc import Callable, Sequence
@@ -518,8 +519,10 @@ def _plan_agg(j: int, node: ex.Agg, df: dd.DataFrame, inputs: dict[str, PExpr], 
     assert out_type is not None
     name = f"__us_a{j}"
     if node.func == "len":
-        return _AggPlan({f"{name}_len": (count_col, "size")},
-                        lambda r: pc.cast(pc.fill_null(r[f"{name}_len"], 0), pa.int64()))
+        # one shared row count however many times count() appears (Dask refuses the same function on the
+        # same column twice in one aggregation)
+        return _AggPlan({"__us_size": (count_col, "size")},
+                        lambda r: pc.cast(pc.fill_null(r["__us_size"], 0), pa.int64()))
     assert node.operand is not None and node.operand.dtype is not None
     in_type = node.operand.dtype
     x = compile_expr(node.operand, df)
@@ -829,6 +832,45 @@ def _peer_change(arr: pa.Array) -> np.ndarray:
     return out
 
 
+_LONG_GROUP = 64
+
+
+def _segmented_cumsum(values: np.ndarray, new_group: np.ndarray) -> np.ndarray:
+    """Running float sums of ``values`` that restart where ``new_group`` is true, added strictly left to right.
+
+    Plain IEEE addition, as a SQL window ``sum`` does: an infinity stays an infinity and NaN reaches only the
+    rows at or after it. (pandas' grouped ``cumsum`` compensates its sums (Kahan), which turns every row
+    after an infinity into NaN; subtracting an offset from one global ``cumsum`` would carry an earlier
+    group's infinity or rounding into the next group.) Long groups get one ``np.cumsum`` each; the short
+    ones advance together, one position within the group per step, so both loops stay short.
+
+    >>> _segmented_cumsum(np.array([1.0, -np.inf, 0.0, 2.0, 3.0]), np.array([1, 0, 0, 1, 0], dtype=bool))
+    array([  1., -inf, -inf,   2.,   5.])
+    """
+    n = len(values)
+    out = np.array(values, dtype=np.float64, copy=True)
+    if n == 0:
+        return out
+    starts = np.flatnonzero(new_group)
+    if len(starts) == 0 or starts[0] != 0:
+        starts = np.concatenate([[0], starts])
+    lengths = np.diff(np.append(starts, n))
+    long = lengths > _LONG_GROUP
+    with np.errstate(all="ignore"):
+        for s, ln in zip(starts[long], lengths[long]):
+            np.cumsum(values[s:s + ln], out=out[s:s + ln])
+        short_rows = np.flatnonzero(~np.repeat(long, lengths))
+        if len(short_rows):
+            offset = (np.arange(n) - np.repeat(starts, lengths))[short_rows]
+            order = np.argsort(offset, kind="stable")
+            by_offset = short_rows[order]
+            bounds = np.searchsorted(offset[order], np.arange(1, int(offset.max()) + 2))
+            for lo, hi in itertools.pairwise(bounds):
+                rows = by_offset[lo:hi]
+                out[rows] = out[rows - 1] + values[rows]
+    return out
+
+
 class _WindowFn(_Step):
     """Computes one window function over the rows of a partition (all rows of a window key are in it)."""
 
@@ -902,11 +944,10 @@ class _WindowFn(_Step):
                 running = total - (np.where(group_start > 0, total[group_start - 1], 0) if n else total)
                 result = k.from_unscaled(pa.array(running, pa.int64()), scale, op.dtype)
             elif pa.types.is_floating(op.dtype):
-                # running sums restart per group; NaN propagates (IEEE), nulls count as 0 here and are
-                # masked below
-                filled = pc.fill_null(vals, _fill_value(op.dtype)).to_pandas()
-                sums = filled.groupby(np.cumsum(new_group)).cumsum(skipna=False)
-                result = pa.array(sums, type=op.dtype, from_pandas=False)
+                # running sums restart per group; NaN and infinities propagate (IEEE), nulls count as 0
+                # here and are masked below
+                filled_f = pc.fill_null(vals, _fill_value(op.dtype)).to_numpy(zero_copy_only=False)
+                result = pa.array(_segmented_cumsum(filled_f, new_group), type=op.dtype)
             else:
                 filled_np = pc.fill_null(vals, _fill_value(op.dtype)).to_numpy(zero_copy_only=False)
                 total = np.cumsum(filled_np)

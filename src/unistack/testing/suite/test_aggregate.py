@@ -68,6 +68,14 @@ def test_min_max_with_nan(us_check):
               "m": [NAN, NAN, -math.inf]})
 
 
+@sem("S-AGG-COUNT", "S-GROUP-NULL")
+def test_count_rows_twice_in_one_aggregation(us_check):
+    # found by a 5,000-plan conformance run on Dask (shrunk): the same aggregate twice in one group_by
+    df = us.from_dict({"k": [1, None, 1, 2], "j": [0, 0, 0, None], "d": [1.0, None, 2.0, None]})
+    out = df.group_by("k", "j").agg(a=us.count(), u=us.col("d").n_unique(), b=us.count())
+    us_check(out, {"k": [1, None, 2], "j": [0, 0, None], "a": [2, 1, 1], "u": [2, 0, 0], "b": [2, 1, 1]})
+
+
 @sem("S-AGG-NUNIQUE", "S-NAN-EQ")
 def test_n_unique_counts_nan_once(us_check):
     df = us.from_dict({"v": [NAN, NAN, 1.0, None, 1.0]})
