@@ -70,6 +70,9 @@ OPTIONS: dict[str, Option] = {
         Option("engines", (), _list, "candidate engines for 'auto' (empty: every installed engine)"),
         Option("failover", True, _bool, "retry on the next-best engine when the chosen one fails"),
         Option("history", True, _bool, "record predicted vs actual time of each query"),
+        Option("history_correction", True, _bool,
+               "plan with the observed times of plans seen before (same plan, same input versions) instead of "
+               "the cost model's prediction, per engine"),
         Option("cache_dir", None, _opt_str, "where profiles, history and environments live"),
         Option("polars.streaming", False, _bool, "run Polars plans on its streaming engine"),
         Option("duckdb.threads", None, _opt_int, "DuckDB worker threads (default: all cores)"),

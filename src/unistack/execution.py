@@ -82,14 +82,14 @@ def _record(choice: Choice, name: str, plan: PlanNode, seconds: float, status: s
     from unistack.planner import history
     from unistack.planner.profile import load_profile
 
-    paths = (history.history_path(), history.udf_costs_path())
+    paths = (history.history_path(), history.udf_costs_path(), history.observed_path())
     profile = load_profile()
     history.submit(lambda: _write_record(choice, name, plan, seconds, status, error, failover_from, paths,
                                          profile))
 
 
 def _write_record(choice: Choice, name: str, plan: PlanNode, seconds: float, status: str, error: str,
-                  failover_from: str | None, paths: tuple[str, str], profile: Profile) -> None:
+                  failover_from: str | None, paths: tuple[str, str, str], profile: Profile) -> None:
     from unistack.planner.history import record
 
     cand = choice.candidate(name)
@@ -107,16 +107,24 @@ def _write_record(choice: Choice, name: str, plan: PlanNode, seconds: float, sta
         "profile": choice.profile, "forced": choice.forced, "planning": choice.planning_seconds,
         "warm": cand.warm if cand is not None else None,
     }
+    model = cost.total if cost is not None else None
     if cost is not None and cost.feasible:
         entry.update(predicted=cost.total, predicted_low=cost.low, predicted_high=cost.high,
                      start=cost.start, compute=cost.compute, transfer=cost.transfer, features=cost.features)
+        if cost.history_runs and cost.model_total is not None:
+            model = cost.model_total
+            entry.update(model_predicted=model, history_runs=cost.history_runs)
     if error:
         entry["error"] = error[:500]
     if failover_from:
         entry["failover_from"] = failover_from
     record(entry, paths[0])
-    if status == "ok" and cost is not None and cost.feasible:
-        _learn_udfs(plan, choice, cost.features, cost.total, seconds, name, profile, paths[1])
+    if status == "ok" and cand is not None and cand.warm is not None:
+        from unistack.planner.history import observe, plan_key
+
+        observe(choice.history_key or plan_key(plan), name, cand.warm, seconds, paths[2])
+    if status == "ok" and cost is not None and cost.feasible and model is not None:
+        _learn_udfs(plan, choice, cost.features, model, seconds, name, profile, paths[1])
 
 
 def _learn_udfs(plan: PlanNode, choice: Choice, feats: dict[str, float], predicted: float, actual: float,

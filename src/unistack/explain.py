@@ -3,7 +3,9 @@
 The text shows the optimized plan with the estimated rows of every node and where each estimate came
 from, a table of every candidate engine (predicted seconds split into start-up, compute and transfer, or
 why it is not feasible), the chosen engine (marked ``*``), its margin to the runner-up, and the
-calibration profile used.
+calibration profile used. Where the same plan over the same input versions ran before, the observed
+times replace the model's prediction for that engine (history-based correction): the engine's note says so
+(``observed: median of 5 runs (model 12.0ms)``) and a line lists the engines and runs used.
 """
 
 from __future__ import annotations
@@ -54,6 +56,13 @@ class Explanation:
     margin: float | None = None
     runner_up: str | None = None
     planning_seconds: float = 0.0
+    history_key: str | None = None
+
+    @property
+    def history_runs(self) -> dict[str, int]:
+        """Engines whose prediction was replaced by observed runs of this plan, and how many runs."""
+        return {c.engine: c.cost.history_runs for c in self.candidates
+                if c.feasible and c.cost is not None and c.cost.history_runs}
 
     def _plan_table(self) -> list[str]:
         if not self.rows:
@@ -96,6 +105,11 @@ class Explanation:
             tail += f" · profile: {self.profile}"
         tail += f" · planned in {self.planning_seconds * 1000:.1f} ms"
         lines.append(tail)
+        used = self.history_runs
+        if used:
+            runs = ", ".join(f"{e} ({n} run{'s' if n != 1 else ''})" for e, n in used.items())
+            lines.append(f"history correction: observed times of this plan replaced the model for {runs}"
+                         f" · plan key {self.history_key}")
         if self.native:
             lines += [f"== {self.engine} plan ==", self.native.rstrip()]
         return "\n".join(lines)
@@ -117,6 +131,8 @@ class Explanation:
             "runner_up": self.runner_up,
             "profile": self.profile,
             "planning_seconds": self.planning_seconds,
+            "history_key": self.history_key,
+            "history_runs": self.history_runs,
             "native_plan": self.native,
         }
 
@@ -173,4 +189,5 @@ def explain(frame: Any, engine: str | None = None, native: bool = True) -> Expla
     runner = choice.runner_up()
     return Explanation(plan_text(frame.plan), plan_text(optimized), choice.engine, choice.reason,
                        choice.candidates, native_text, tuple(rows), choice.profile, choice.margin(),
-                       runner.engine if runner is not None else None, choice.planning_seconds)
+                       runner.engine if runner is not None else None, choice.planning_seconds,
+                       choice.history_key)

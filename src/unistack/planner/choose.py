@@ -16,7 +16,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from unistack.backends import registry
@@ -72,6 +72,7 @@ class Choice:
     forced: bool = False
     # a forced engine's context, when its prediction is left for after the run (see execution._record)
     context: EngineContext | None = field(default=None, compare=False, repr=False)
+    history_key: str | None = None  # the plan's key in the observed runs, when they were consulted
 
     def candidate(self, name: str) -> Candidate | None:
         return next((c for c in self.candidates if c.engine == name), None)
@@ -338,6 +339,68 @@ def _short(e: BaseException, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# -- history-based correction -------------------------------------------------------------------------------
+def history_corrected(cand: Candidate, runs: list[float]) -> Candidate:
+    """``cand`` with its prediction replaced by what was observed: the median of ``runs`` (seconds of the
+    same plan over the same input versions on this engine, in the same warm or cold state).
+
+    The model's split into start-up, compute and transfer is kept in proportion; the interval collapses to
+    the observed median (what happened is no longer uncertain the way a row estimate is), so among
+    overlapping candidates an engine with history wins over one whose model interval reaches higher.
+
+    Examples
+    --------
+    >>> from unistack.planner.cost import Cost
+    >>> c = Candidate("polars", True, "", Cost("polars", True, start=0.0, compute=0.02, transfer=0.0,
+    ...                                        low=0.01, high=0.04), True)
+    >>> h = history_corrected(c, [0.05, 0.04, 0.06])
+    >>> round(h.cost.total, 3), h.cost.history_runs, h.cost.model_total, h.note
+    (0.05, 3, 0.02, 'observed: median of 3 runs (model 20.0ms)')
+    """
+    cost = cand.cost
+    if cost is None or not cand.feasible or not runs:
+        return cand
+    import statistics
+
+    observed = float(statistics.median(runs))
+    model = cost.total
+    parts = cost.start + cost.compute + cost.transfer
+    if parts > 0:
+        f = observed / parts
+        start, compute, transfer = cost.start * f, cost.compute * f, cost.transfer * f
+    else:
+        start, compute, transfer = 0.0, observed, 0.0
+    new = replace(cost, start=start, compute=compute, transfer=transfer, low=observed, high=observed,
+                  history_runs=len(runs), model_total=model)
+    note = f"observed: median of {len(runs)} run{'s' if len(runs) != 1 else ''} (model {_ms(model)})"
+    return replace(cand, cost=new, note="; ".join(x for x in (note, cand.note) if x))
+
+
+def _ms(x: float) -> str:
+    return f"{x:.2f}s" if x >= 1 else f"{x * 1000:.1f}ms"
+
+
+def _apply_history(plan: PlanNode, cands: tuple[Candidate, ...]) -> tuple[tuple[Candidate, ...], str | None]:
+    """Candidates with observed times in place of predictions where this plan ran before (the
+    ``history_correction`` option), and the plan's key (``None`` when the option is off)."""
+    if not get_option("history_correction"):
+        return cands, None
+    from unistack.planner.history import observed_runs, plan_key
+
+    try:
+        key = plan_key(plan)
+        out = []
+        for c in cands:
+            if c.feasible and c.cost is not None:
+                runs = observed_runs(key, c.engine, bool(c.warm))
+                if runs:
+                    c = history_corrected(c, runs)
+            out.append(c)
+    except Exception:  # the history must never break planning
+        return cands, None
+    return tuple(out), key
+
+
 def _pick(feasible: list[Candidate]) -> Candidate:
     """The cheapest by point estimate; among engines whose interval overlaps it, the smallest worst case."""
     order = {n: i for i, n in enumerate(PREFERENCE)}
@@ -404,8 +467,10 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
         # The others are still predicted so explain can compare; they are not run.
         others = tuple(assess(n, plan, pf, profile, ops) for n in _candidates() if n != forced) if compare else ()
         reason = "forced by engine=" if engine else "forced by the 'engine' option"
-        return Choice(forced, reason, (cand, *others), est, pf, profile.label(), time.perf_counter() - t0, True)
-    assessed = tuple(assess(n, plan, pf, profile, ops) for n in _candidates())
+        every, key = _apply_history(plan, (cand, *others))
+        return Choice(forced, reason, every, est, pf, profile.label(), time.perf_counter() - t0, True,
+                      history_key=key)
+    assessed, key = _apply_history(plan, tuple(assess(n, plan, pf, profile, ops) for n in _candidates()))
     feasible = [c for c in assessed if c.feasible]
     if not feasible:
         notes = "; ".join(f"{c.engine}: {c.note}" for c in assessed)
@@ -423,7 +488,10 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
             reason = f"smallest worst case ({best.cost.high:.3g}s) among engines whose predictions overlap"
     else:
         reason = f"only feasible engine ({best.cost.total:.3g}s predicted)"
-    return Choice(best.engine, reason, assessed, est, pf, profile.label(), time.perf_counter() - t0)
+    if best.cost.history_runs:
+        reason = reason.replace("s predicted", f"s observed over {best.cost.history_runs} runs", 1)
+    return Choice(best.engine, reason, assessed, est, pf, profile.label(), time.perf_counter() - t0,
+                  history_key=key)
 
 
 def engine_for(choice: Choice) -> Engine:

@@ -268,6 +268,10 @@ class Cost:
     note: str = ""
     peak_memory: float = 0.0
     features: dict[str, float] = field(default_factory=dict)  # scaled features at the point estimate
+    # History-based correction (see unistack.planner.choose): the observed runs of this plan on this engine
+    # that replaced the model's prediction, and the model's own prediction.
+    history_runs: int = 0
+    model_total: float | None = None
 
     @property
     def total(self) -> float:
@@ -278,7 +282,8 @@ class Cost:
         return {"engine": self.engine, "feasible": self.feasible, "reason": self.reason,
                 "start": self.start, "compute": self.compute, "transfer": self.transfer,
                 "total": self.total if self.feasible else None, "low": self.low, "high": self.high,
-                "note": self.note, "peak_memory_bytes": self.peak_memory}
+                "note": self.note, "peak_memory_bytes": self.peak_memory, "history_runs": self.history_runs,
+                "model_total": self.model_total if self.history_runs else (self.total if self.feasible else None)}
 
 
 def scaled(raw: dict[str, float], ctx: EngineContext, arrow_inputs: dict[str, float] | None = None,

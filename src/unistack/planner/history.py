@@ -166,3 +166,172 @@ def learn_udf_cost(key: str, seconds_per_row: float, weight: float = 0.5, path: 
         except OSError:
             pass
     return costs[key]
+
+
+# -- observed times of plans seen before (history-based correction) --------------------------------------
+# Every successful run appends one short line to <cache_dir>/observed.jsonl: the plan's key (optimized plan
+# and the versions of its inputs), the engine, whether the engine was warm, and the seconds it took.
+# Planning reads the file incrementally (only the lines added since its last look), so a lookup costs one
+# stat() when nothing changed. The file is compacted to the last RECENT runs per (key, engine, state) when
+# it grows beyond MAX_OBSERVED_BYTES.
+RECENT = 5  # runs per (plan key, engine, warm) kept and used
+MAX_OBSERVED_BYTES = 4 * 1024 * 1024
+
+
+def observed_path() -> str:
+    """Path of the observed run times of plans (for the history-based correction)."""
+    return os.path.join(cache_dir(), "observed.jsonl")
+
+
+def _source_identity(src: Any) -> str:
+    from unistack.plan import nodes as pn
+
+    if isinstance(src, pn.FileSource):
+        versions = src.versions()
+        return f"{src.format}:{len(src.paths)}:{versions}"
+    if isinstance(src, pn.InMemorySource):
+        t = src.table
+        return f"arrow:{t.num_rows}:{t.nbytes}"  # a size class: same shape and size, same cost
+    return f"{type(src).__name__}:{getattr(src, 'estimated_rows', '')}"
+
+
+def plan_key(plan: Any) -> str:
+    """A fingerprint of an optimized plan and of the data it reads: its text (in-memory tables named by
+    position rather than by their per-call key) plus each file source's size and modification time and
+    each in-memory table's rows and bytes. The same query over the same data gets the same key; a
+    rewritten input file gets a new one.
+
+    Examples
+    --------
+    >>> import pyarrow as pa, unistack as us
+    >>> t = pa.table({"a": [1, 2]})
+    >>> plan_key(us.from_arrow(t).select("a").plan) == plan_key(us.from_arrow(t).select("a").plan)
+    True
+    """
+    import hashlib
+
+    from unistack.plan import nodes as pn
+    from unistack.plan.text import plan_text
+
+    text = plan_text(plan)
+    parts = []
+    seen: dict[str, int] = {}
+    for node in plan.walk():
+        if isinstance(node, pn.Scan):
+            src = node.source
+            key = getattr(src, "key", None)
+            if isinstance(src, pn.InMemorySource) and isinstance(key, str):
+                if key not in seen:
+                    seen[key] = len(seen)
+                text = text.replace(key, f"#{seen[key]}")
+            parts.append(_source_identity(src))
+    return hashlib.sha1("\n".join([text, *parts]).encode()).hexdigest()[:20]
+
+
+class _Observed:
+    """The observed runs, read incrementally from the file."""
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.ident: tuple[int, int] | None = None  # (device, inode): a compaction replaces the file
+        self.offset = 0
+        self.runs: dict[tuple[str, str, bool], list[float]] = {}
+
+    def refresh(self, path: str) -> None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            self.__init__()  # type: ignore[misc]
+            return
+        ident = (st.st_dev, st.st_ino)
+        if path != self.path or ident != self.ident or st.st_size < self.offset:
+            self.__init__()  # type: ignore[misc]
+            self.path, self.ident = path, ident
+        if st.st_size == self.offset:
+            return
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except OSError:
+            return
+        end = data.rfind(b"\n") + 1  # a line still being written is read next time
+        for line in data[:end].splitlines():
+            try:
+                d = json.loads(line)
+                k = (str(d["k"]), str(d["e"]), bool(d["w"]))
+                seconds = float(d["s"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            runs = self.runs.setdefault(k, [])
+            runs.append(seconds)
+            if len(runs) > RECENT:
+                del runs[0]
+        self.offset += end
+
+
+_observed = _Observed()
+
+
+def observed_runs(key: str, engine: str, warm: bool, path: str | None = None) -> list[float]:
+    """The last (up to :data:`RECENT`) observed seconds of plan ``key`` on ``engine`` in that state
+    (``warm``: the engine already had a session), oldest first.
+
+    Examples
+    --------
+    >>> import unistack as us, tempfile
+    >>> with us.config(cache_dir=tempfile.mkdtemp()):
+    ...     observe("k1", "polars", True, 0.25)
+    ...     observe("k1", "polars", True, 0.35)
+    ...     observed_runs("k1", "polars", True), observed_runs("k1", "duckdb", True)
+    ([0.25, 0.35], [])
+    """
+    path = path or observed_path()
+    with _lock:
+        _observed.refresh(path)
+        return list(_observed.runs.get((key, engine, bool(warm)), ()))
+
+
+def observe(key: str, engine: str, warm: bool, seconds: float, path: str | None = None) -> None:
+    """Append one observed run of plan ``key`` on ``engine`` (ignored when the ``history`` option is off)."""
+    if not get_option("history"):
+        return
+    path = path or observed_path()
+    line = json.dumps({"k": key, "e": engine, "w": bool(warm), "s": round(float(seconds), 6),
+                       "t": round(time.time(), 3)}) + "\n"
+    with _lock:
+        try:
+            if os.path.exists(path) and os.path.getsize(path) > MAX_OBSERVED_BYTES:
+                _compact(path)
+            with open(path, "a") as fh:
+                fh.write(line)
+        except OSError:
+            pass
+
+
+def _compact(path: str) -> None:
+    """Rewrite the file keeping the last RECENT runs per (key, engine, state)."""
+    kept: dict[tuple[str, str, bool], list[str]] = {}
+    with open(path, "rb") as fh:
+        for raw in fh:
+            try:
+                d = json.loads(raw)
+                k = (str(d["k"]), str(d["e"]), bool(d["w"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+            lines = kept.setdefault(k, [])
+            lines.append(raw.decode().rstrip("\n"))
+            if len(lines) > RECENT:
+                del lines[0]
+    # the most recently used plans first to go when even the compacted file is too large
+    ordered = sorted(kept.values(), key=lambda ls: json.loads(ls[-1]).get("t", 0.0), reverse=True)
+    out, size = [], 0
+    for lines in ordered:
+        size += sum(len(x) + 1 for x in lines)
+        if size > MAX_OBSERVED_BYTES // 2:
+            break
+        out.extend(lines)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as fh:
+        fh.write("".join(x + "\n" for x in out))
+    os.replace(tmp, path)

@@ -113,6 +113,7 @@ _bounds_cache: dict[tuple[str, str], ColumnStats] = {}
 def clear_cache() -> None:
     """Forget every cached statistic (tests use this)."""
     with _lock:
+        _tokens.clear()
         _file_cache.clear()
         _arrow_cache.clear()
         _distinct_cache.clear()
@@ -325,9 +326,56 @@ def _default_stats(total_bytes: int) -> SourceStats:
 
 
 # -- Arrow -------------------------------------------------------------------------------------------------
-def _arrow_stats(src: pn.InMemorySource) -> SourceStats:
+_tokens: dict[int, tuple[Any, str]] = {}  # id(table) -> (weak reference to it, token)
+
+
+def table_token(src: pn.InMemorySource) -> str:
+    """An identity of the Arrow table behind ``src``, shared by every source wrapping the same table.
+
+    ``from_arrow`` gives each call a new source key, so keying statistics on the key would recompute
+    them (and sample distinct values again) for every query over the same table. Statistics of a table
+    are kept while the table lives.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> from unistack.plan.nodes import InMemorySource
+    >>> t = pa.table({"a": [1]})
+    >>> table_token(InMemorySource(t)) == table_token(InMemorySource(t))
+    True
+    """
+    import weakref
+
+    t = src.table
     with _lock:
-        hit = _arrow_cache.get(src.key)
+        hit = _tokens.get(id(t))
+        if hit is not None and hit[0]() is t:
+            return str(hit[1])
+    token = f"t{src.key}"
+    try:
+        def forget(_: Any, ident: int = id(t), tok: str = token) -> None:
+            with _lock:
+                cur = _tokens.get(ident)
+                if cur is not None and cur[1] == tok:
+                    del _tokens[ident]
+                _arrow_cache.pop(tok, None)
+                for k in [k for k in _bounds_cache if k[0] == tok]:
+                    del _bounds_cache[k]
+                for k in [k for k in _distinct_cache if k[0] == ("arrow", tok)]:
+                    del _distinct_cache[k]
+
+        ref = weakref.ref(t, forget)
+    except TypeError:  # not weakly referenceable: fall back to the source's own key
+        return src.key
+    with _lock:
+        _tokens[id(t)] = (ref, token)
+    return token
+
+
+def _arrow_stats(src: pn.InMemorySource) -> SourceStats:
+    token = table_token(src)
+    with _lock:
+        hit = _arrow_cache.get(token)
     if hit is not None:
         return hit
     t = src.table
@@ -341,7 +389,7 @@ def _arrow_stats(src: pn.InMemorySource) -> SourceStats:
     n = t.num_rows
     out = SourceStats(n, n, n, "arrow", 0, cols, exact=True)
     with _lock:
-        _arrow_cache[src.key] = out
+        _arrow_cache[token] = out
     return out
 
 
@@ -372,7 +420,7 @@ def column_stats(src: pn.Source, name: str) -> ColumnStats | None:
     """
     base = source_stats(src).columns.get(name)
     if isinstance(src, pn.InMemorySource):
-        key = (src.key, name)
+        key = (table_token(src), name)
         with _lock:
             hit = _bounds_cache.get(key)
         if hit is not None:
@@ -476,11 +524,16 @@ def _sample_column(src: pn.Source, name: str) -> pa.Array | pa.ChunkedArray | No
             return col
         import numpy as np
 
+        if pa.types.is_string_view(col.type) or pa.types.is_binary_view(col.type):
+            # No take kernel for views, and casting the whole column first costs milliseconds per million
+            # rows: evenly spaced runs of rows (zero-copy slices), cast once they are small.
+            runs = 200
+            per = SAMPLE_ROWS // runs
+            starts = np.linspace(0, n - per, runs).astype("int64")
+            parts = [c for st in starts for c in col.slice(int(st), per).chunks]
+            target = pa.large_string() if pa.types.is_string_view(col.type) else pa.large_binary()
+            return pa.chunked_array(parts, type=col.type).cast(target)
         idx = np.linspace(0, n - 1, SAMPLE_ROWS).astype("int64")
-        if pa.types.is_string_view(col.type):  # no take kernel for views
-            col = col.cast(pa.large_string())
-        elif pa.types.is_binary_view(col.type):
-            col = col.cast(pa.large_binary())
         return col.take(pa.array(idx))
     if isinstance(src, pn.FileSource):
         if src.format == "parquet":
@@ -563,7 +616,7 @@ class _SampleDistinct:
 
 def _source_identity(src: pn.Source) -> Any:
     if isinstance(src, pn.InMemorySource):
-        return ("arrow", src.key)
+        return ("arrow", table_token(src))
     if isinstance(src, pn.FileSource):
         return (src.format, src.paths[0], _file_signature(src.paths[0]), len(src.paths))
     return ("other", id(src))
