@@ -1,18 +1,26 @@
 """The planner's workload matrix: pipelines x data sizes, run on every engine and through the planner.
 
-For each TPC-H scale factor (one process per size, so every engine's first job there is a real cold
-start) the script:
+For each TPC-H scale factor (one process per size) the script:
 
-1. runs the *cold* pipelines through the planner first, while no heavy engine has a session;
-2. runs every pipeline on every engine (``collect(engine=...)``): the first job on an engine is the cold
-   pipeline, so its time includes the engine's start-up; the others are timed warm (median of repeats);
-3. runs every warm pipeline through the planner (``collect()`` with no engine; planning included), now
-   that every engine has a warm session.
+1. runs the *cold* pipeline once per runner (the planner and every engine), each in a fresh child
+   process: the run is that process's first job, so an engine's start-up is included and no runner
+   profits from another's first execution of the plan;
+2. runs every warm pipeline on every engine (``collect(engine=...)``, median of repeats; each engine's
+   session is started first with an untimed job);
+3. runs every warm pipeline through the planner (``collect()`` with no engine; planning included) twice:
+   first with the cost model alone (``history_correction`` off: runner ``planner_model``), then with the
+   history-based correction (runner ``planner``), which knows the times the forced runs of step 2 (and the
+   model-only runs) observed for the same plan over the same files.
 
-Every run's predicted seconds (the cost model's prediction for that engine) is stored next to the actual
-time. ``--report`` turns the raw results (JSON lines) into ``benchmarks/results/planner_matrix.md``:
-share of choices within 10% of the best engine, geometric-mean regret (planner time / best engine time,
-planning included), the worst case, and prediction errors.
+Each size runs with a private cache directory for the query history, the observed plan times and the
+learned costs of Python functions (the engines' capabilities and the profiles are shared with the user
+cache), so what the planner learned comes from that size's own runs only.
+
+Every run's predicted seconds (the cost model's prediction for that engine; for the planner, what it
+predicted for the engine it chose) is stored next to the actual time. ``--report`` turns the raw results
+(JSON lines) into ``benchmarks/results/planner_matrix.md``: for the model alone and with history, the share
+of choices within 10% of the best engine, geometric-mean regret (planner time / best engine time, planning
+included), the worst case, and prediction errors.
 
 Run (the heavy engines need the shared lock)::
 
@@ -25,11 +33,14 @@ Run (the heavy engines need the shared lock)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import math
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -179,11 +190,13 @@ def pipelines(sf: str, tmp: str) -> dict[str, tuple[str, Callable[[], us.LazyFra
 
 # -- running -----------------------------------------------------------------------------------------------
 def _predicted(frame: us.LazyFrame, engine: str | None) -> tuple[str, float | None, float]:
+    """The cost model's own prediction (no history correction) for ``engine`` (or its choice)."""
     from unistack.planner.choose import choose
     from unistack.planner.optimize import optimize
 
     t0 = time.perf_counter()
-    choice = choose(optimize(frame.plan), engine, compare=True)  # a forced engine is predicted too
+    with us.config(history_correction=False):
+        choice = choose(optimize(frame.plan), engine, compare=True)  # a forced engine is predicted too
     return choice.engine, choice.predicted, time.perf_counter() - t0
 
 
@@ -199,9 +212,11 @@ def timed(build: Callable[[], us.LazyFrame], engine: str | None) -> dict[str, An
         table = frame.collect(engine=engine)
     seconds = time.perf_counter() - t0
     run = last_run()
-    # a forced run's own record has no prediction (it is made after the run): use the one made here
-    return {"seconds": seconds, "predicted": run.get("predicted") or predicted, "engine": run.get("engine", chosen),
-            "planning": run.get("planning"), "rows": table.num_rows}
+    # a forced run's own record has no prediction (it is made after the run): use the model's, made here
+    out = {"seconds": seconds, "predicted": predicted if engine else run.get("predicted"),
+           "model_predicted": predicted, "engine": run.get("engine", chosen), "planning": run.get("planning"),
+           "reason": run.get("reason"), "rows": table.num_rows}
+    return out
 
 
 def _repeats(first: float, repeats: int) -> int:
@@ -211,6 +226,59 @@ def _repeats(first: float, repeats: int) -> int:
     return repeats if first < 1.0 else 1
 
 
+def _private_cache(sf: str) -> str:
+    """A fresh cache directory for one size's history, observed plan times and learned function costs; the
+    engines' capabilities and the profiles come from the user cache (so planning is not slowed by a first
+    look at the engines, and uses this machine's profile if it has one)."""
+    from unistack.config import cache_dir
+
+    user = cache_dir()
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "unistack-matrix", f"cache-sf{sf}-{os.getpid()}")
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    for shared in ("capabilities", "profiles"):
+        os.makedirs(os.path.join(user, shared), exist_ok=True)
+        os.symlink(os.path.join(user, shared), os.path.join(path, shared))
+    return path
+
+
+def _process_warmup(pipes: dict[str, tuple[str, Callable[[], us.LazyFrame]]]) -> None:
+    """Process-level warm-up that any program pays once (Polars' first query, reading the footers and
+    statistics of every input): not attributed to the first timed run."""
+    us.from_dict({"a": [1, 2]}).group_by("a").agg(us.count()).collect(engine="polars")
+    for build in (v[1] for v in pipes.values()):
+        us.explain(build(), engine="polars", native=False)
+
+
+def cold_child(sf: str, runner: str, engines: list[str], cache: str) -> int:
+    """In a fresh process: the cold pipeline, once, on ``runner`` (an engine, or "planner"); prints JSON."""
+    tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), "unistack-matrix")
+    pipes = pipelines(sf, tmp)
+    with us.config(cache_dir=cache, engines=",".join(engines)):
+        _process_warmup(pipes)
+        out = {}
+        for name in (k for k, v in pipes.items() if v[0] == "cold"):
+            try:
+                out[name] = timed(pipes[name][1], None if runner == "planner" else runner)
+            except Exception as e:
+                out[name] = {"error": f"{type(e).__name__}: {e}"[:300]}
+        from unistack.planner.history import flush
+
+        flush()
+    print("RESULT " + json.dumps(out), flush=True)
+    return 0
+
+
+def _run_cold(sf: str, runner: str, engines: list[str], cache: str) -> dict[str, dict[str, Any]]:
+    cmd = [sys.executable, os.path.abspath(__file__), "--sf", sf, "--engines", ",".join(engines),
+           "--cold-child", runner, "--cache", cache]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return dict(json.loads(line[len("RESULT "):]))
+    return {"?": {"error": f"child failed ({proc.returncode}): {proc.stderr.strip()[-300:]}"}}
+
+
 def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set[str] | None) -> None:
     tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), "unistack-matrix")
     os.makedirs(tmp, exist_ok=True)
@@ -218,36 +286,33 @@ def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set
     if only:
         pipes = {k: v for k, v in pipes.items() if k in only or v[0] == "cold"}
     os.makedirs(RESULTS, exist_ok=True)
+    cache = _private_cache(sf)
 
     def emit(rec: dict[str, Any]) -> None:
         rec.update(sf=sf, time=time.time())
         with open(RAW, "a") as fh:
             fh.write(json.dumps(rec) + "\n")
-        shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.items() if k != "time"}
+        shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.items()
+                 if k not in ("time", "reason")}
         print(json.dumps(shown), flush=True)
 
     cold = [k for k, v in pipes.items() if v[0] == "cold"]
     warm = [k for k, v in pipes.items() if v[0] == "warm"]
-    # Process-level warm-up that any program pays once (Polars' first query, reading the footers): not
-    # attributed to the first timed run.
-    us.from_dict({"a": [1, 2]}).group_by("a").agg(us.count()).collect(engine="polars")
-    for build in (v[1] for v in pipes.values()):
-        us.explain(build(), engine="polars", native=False)
-    with us.config(engines=",".join(engines)):
-        # 1. The planner, before any heavy engine has a session.
-        for name in cold:
-            r = timed(pipes[name][1], None)
-            emit({"pipeline": name, "runner": "planner", "state": "cold", **r})
-        # 2. Every engine: its first job is the cold pipeline (start-up included), then the warm ones.
+    # 1. The cold pipeline: every runner's first job in its own fresh process, the planner first (with an
+    #    empty history, so the model alone decides: recorded for both planner runners).
+    for runner in ["planner", *engines]:
+        for name, r in _run_cold(sf, runner, engines, cache).items():
+            runners = ["planner_model", "planner"] if runner == "planner" else [runner]
+            for who in runners:
+                emit({"pipeline": name, "runner": who, "state": "cold", **r})
+    with us.config(cache_dir=cache, engines=",".join(engines)):
+        _process_warmup(pipes)
+        # 2. Every engine, warm: its session is started by an untimed first job.
         for engine in engines:
             spent = 0.0
             for name in cold:
-                try:
-                    r = timed(pipes[name][1], engine)
-                    emit({"pipeline": name, "runner": engine, "state": "cold", **r})
-                except Exception as e:
-                    emit({"pipeline": name, "runner": engine, "state": "cold",
-                          "error": f"{type(e).__name__}: {e}"[:300]})
+                with contextlib.suppress(Exception):  # the warm runs below report the engine's errors
+                    timed(pipes[name][1], engine)
             for name in warm:
                 if spent > budget:
                     emit({"pipeline": name, "runner": engine, "state": "warm", "error": RUN_TIMEOUT_NOTE,
@@ -267,20 +332,39 @@ def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set
                 except Exception as e:
                     emit({"pipeline": name, "runner": engine, "state": "warm",
                           "error": f"{type(e).__name__}: {str(e)[:300]}"})
-        # 3. The planner again, now that the engines are warm (it learned the Python functions' cost from
-        #    the forced runs' history, as it would in use).
-        for name in warm:
-            first = timed(pipes[name][1], None)
-            times, last = [], first
-            reps = _repeats(first["seconds"], repeats)
-            for _ in range(reps):
-                last = timed(pipes[name][1], None)
-                times.append(last["seconds"])
-            emit({"pipeline": name, "runner": "planner", "state": "warm", **last,
-                  "seconds": statistics.median(times), "runs": times, "first": first["seconds"]})
+        # 3. The planner, now that every engine is warm: the model alone, then with the history-based
+        #    correction (which has seen the forced runs above). Both learned the Python functions' cost from
+        #    the forced runs' history, as they would in use.
+        for runner, correction in (("planner_model", False), ("planner", True)):
+            with us.config(history_correction=correction):
+                for name in warm:
+                    first = timed(pipes[name][1], None)
+                    times, last = [], first
+                    reps = _repeats(first["seconds"], repeats)
+                    for _ in range(reps):
+                        last = timed(pipes[name][1], None)
+                        times.append(last["seconds"])
+                    emit({"pipeline": name, "runner": runner, "state": "warm", **last,
+                          "seconds": statistics.median(times), "runs": times, "first": first["seconds"]})
+        from unistack.planner.history import flush
+
+        flush()
 
 
 # -- report ------------------------------------------------------------------------------------------------
+PLANNERS = (("planner_model", "model alone"), ("planner", "with history"))
+
+
+def _err_stats(xs: list[float]) -> str:
+    if not xs:
+        return "n/a"
+    abs_log = [abs(math.log(x)) for x in xs]
+    within2 = sum(1 for x in xs if 0.5 <= x <= 2.0) / len(xs)
+    return (f"median |log(pred/actual)| = {statistics.median(abs_log):.2f} (a factor of "
+            f"{math.exp(statistics.median(abs_log)):.2f}), within 2x: {within2:.0%}, "
+            f"geometric mean pred/actual = {math.exp(sum(math.log(x) for x in xs) / len(xs)):.2f} (n={len(xs)})")
+
+
 def report(raw: str = RAW, out: str = REPORT) -> str:
     with open(raw) as fh:
         recs = [json.loads(line) for line in fh if line.strip()]
@@ -288,14 +372,16 @@ def report(raw: str = RAW, out: str = REPORT) -> str:
     latest: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for r in recs:
         latest[(r["sf"], r["pipeline"], r["runner"], r["state"])] = r
+    known = ("polars", "duckdb", "dask", "spark", "ray", "flink")
     cases = sorted({(k[0], k[1], k[3]) for k in latest if k[2] == "planner"}, key=lambda x: (float(x[0]), x[1]))
-    engines = sorted({k[2] for k in latest if k[2] != "planner"},
-                     key=lambda e: ("polars", "duckdb", "dask", "spark", "ray", "flink").index(e)
-                     if e in ("polars", "duckdb", "dask", "spark", "ray", "flink") else 99)
-    rows, regrets, within, pred_err, pred_err_chosen = [], [], 0, [], []
-    missing_best = 0
+    engines = sorted({k[2] for k in latest if k[2] not in dict(PLANNERS)},
+                     key=lambda e: known.index(e) if e in known else 99)
+    rows: list[str] = []
+    regrets: dict[str, list[tuple[float, str]]] = {p: [] for p, _ in PLANNERS}
+    pred_err: list[float] = []
+    pred_chosen: dict[str, list[float]] = {p: [] for p, _ in PLANNERS}
+    missing = 0
     for sf, pipe, state in cases:
-        plan = latest[(sf, pipe, "planner", state)]
         times = {}
         for e in engines:
             r = latest.get((sf, pipe, e, state))
@@ -304,15 +390,10 @@ def report(raw: str = RAW, out: str = REPORT) -> str:
             times[e] = r["seconds"]
             if r.get("predicted"):
                 pred_err.append(r["predicted"] / r["seconds"])
-        if not times or "error" in plan:
-            missing_best += 1
+        if not times:
+            missing += 1
             continue
         best = min(times, key=lambda e: times[e])
-        regret = plan["seconds"] / times[best]
-        regrets.append(regret)
-        within += regret <= 1.10
-        if plan.get("predicted"):
-            pred_err_chosen.append(plan["predicted"] / plan["seconds"])
         cells = []
         for e in engines:
             r = latest.get((sf, pipe, e, state))
@@ -322,54 +403,73 @@ def report(raw: str = RAW, out: str = REPORT) -> str:
                 cells.append("over budget" if r["error"] == RUN_TIMEOUT_NOTE else "error")
             else:
                 cells.append(f"{r['seconds']:.3f}" + (" ◆" if e == best else ""))
-        rows.append(f"| {sf} | {pipe} | {state} | " + " | ".join(cells)
-                    + f" | {plan['engine']} | {plan['seconds']:.3f} | {regret:.2f} |")
-    n = len(regrets)
-    gm = math.exp(sum(math.log(x) for x in regrets) / n) if n else float("nan")
+        for runner, _ in PLANNERS:
+            plan = latest.get((sf, pipe, runner, state))
+            if plan is None or "error" in plan:
+                cells += ["", "", ""]
+                continue
+            regret = plan["seconds"] / times[best]
+            regrets[runner].append((regret, f"{pipe} @ sf{sf}"))
+            if plan.get("predicted"):
+                pred_chosen[runner].append(plan["predicted"] / plan["seconds"])
+            cells += [plan["engine"], f"{plan['seconds']:.3f}", f"{regret:.2f}"]
+        rows.append(f"| {sf} | {pipe} | {state} | " + " | ".join(cells) + " |")
 
-    def err_stats(xs: list[float]) -> str:
+    def summary(runner: str, label: str) -> list[str]:
+        xs = regrets[runner]
         if not xs:
-            return "n/a"
-        abs_log = [abs(math.log(x)) for x in xs]
-        within2 = sum(1 for x in xs if 0.5 <= x <= 2.0) / len(xs)
-        return (f"median |log(pred/actual)| = {statistics.median(abs_log):.2f} (a factor of "
-                f"{math.exp(statistics.median(abs_log)):.2f}), within 2x: {within2:.0%}, "
-                f"geometric mean pred/actual = {math.exp(sum(math.log(x) for x in xs) / len(xs)):.2f} (n={len(xs)})")
+            return [f"- {label}: no cases"]
+        n = len(xs)
+        within = sum(1 for x, _ in xs if x <= 1.10)
+        gm = math.exp(sum(math.log(x) for x, _ in xs) / n)
+        worst = max(xs)
+        return [f"**{label}** ({n} cases)", "",
+                f"- choices within 10% of the best engine: {within}/{n} = {within / n:.0%}",
+                f"- geometric-mean regret: {gm:.3f}",
+                f"- worst case: {worst[0]:.2f} ({worst[1]})",
+                f"- prediction error of the engine it chose: {_err_stats(pred_chosen[runner])}", ""]
 
-    worst = max(zip(regrets, [r.split("|")[2].strip() + " @ sf" + r.split("|")[1].strip() for r in rows]),
-                default=(float("nan"), ""))
+    sizes = sorted({c[0] for c in cases}, key=float)
     lines = [
         "# Planner workload matrix",
         "",
         f"Generated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} by `benchmarks/planner_matrix.py` "
-        f"on a {os.cpu_count()}-core machine. Times in seconds (median of warm repeats; planner times include "
-        "planning). ◆ marks the best engine; regret = planner time / best engine time.",
+        f"on a {os.cpu_count()}-core machine: {len(cases)} cases ({len(cases) // max(len(sizes), 1)} pipelines x "
+        f"TPC-H SF {', '.join(sizes)})" + (f", {missing} without a measurement left out" if missing else "")
+        + ". Times in seconds (median of warm repeats; planner times include planning). ◆ marks the best "
+        "engine; regret = planner time / best engine time.",
         "",
         "## Summary",
         "",
-        f"- cases (pipeline x size): {n}"
-        + (f" ({missing_best} without a measurement left out)" if missing_best else ""),
-        f"- choices within 10% of the best engine: {within}/{n} = {within / n:.0%}" if n else "- no cases",
-        f"- geometric-mean regret: {gm:.3f}",
-        f"- worst case: {worst[0]:.2f} ({worst[1]})",
-        f"- prediction error, every engine run: {err_stats(pred_err)}",
-        f"- prediction error, planner's chosen engine: {err_stats(pred_err_chosen)}",
+        *summary("planner_model", "Cost model alone (history correction off)"),
+        *summary("planner", "With history-based correction"),
+        f"Prediction error of the cost model, every forced engine run: {_err_stats(pred_err)}",
         "",
         "## How to read this",
         "",
-        "- Engines' forced runs and the planner's runs are from the same process per size (engines warm for the "
-        "warm rows; the `cold` row is each engine's first job, start-up included). `over budget`: the engine "
-        "had used its time budget for that size (ray and flink, 4-40 s per job here, are never the best).",
+        "- *Model alone* is `collect()` with the `history_correction` option off: the engine is chosen from the "
+        "cost model's predictions. *With history* is `collect()` with it on (the default): where the same "
+        "optimized plan over the same input files (same sizes and modification times) ran before on an "
+        "engine in the same warm/cold state, the median of its last observed runs replaces the model's "
+        "prediction for that engine. In this matrix the forced runs of every engine (and the model-alone "
+        "runs) precede the with-history runs, so the with-history figures show the choice *learned* from "
+        "those runs, not the model's; a plan never seen before gets the model-alone choice.",
+        "- Each size runs in one process with a private history (no runs of other sizes or earlier passes "
+        "are known to it). The `cold` row is every runner's first job in its own fresh process (the "
+        "planner's there had no history, so both planner columns show the same run).",
+        "- Engines' warm runs and the planner's runs are from the same process per size, the engines' sessions "
+        "started. `over budget`: the engine had used its time budget for that size (ray and flink, 4-40 s "
+        "per job here, are never the best).",
         "- The raw runs are in `planner_matrix.jsonl` (every pass, appended); the table keeps the latest "
         "record per (size, pipeline, runner). Later passes re-ran polars, duckdb, dask and spark only (the "
         "planner's candidates were then those four); ray and flink columns come from the first pass.",
-        "- The 2-core machine was shared with other heavy jobs during calibration and parts of the runs, so "
-        "timings, especially the millisecond ones, are noisy.",
+        "- The 2-core machine is shared with other jobs, so timings, especially the millisecond ones, are noisy.",
         "",
         "## Runs",
         "",
-        "| sf | pipeline | state | " + " | ".join(engines) + " | planner chose | planner | regret |",
-        "|---|---|---|" + "---|" * len(engines) + "---|---|---|",
+        "| sf | pipeline | state | " + " | ".join(engines)
+        + " | model chose | model | regret | history chose | history | regret |",
+        "|---|---|---|" + "---|" * len(engines) + "---|---|---|---|---|---|",
         *rows,
         "",
     ]
@@ -387,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=float, default=300.0, help="seconds per engine and size before skipping")
     ap.add_argument("--only", default="", help="comma-separated pipelines (default: all)")
     ap.add_argument("--report", action="store_true", help="write the markdown report from the raw results")
+    ap.add_argument("--cold-child", help=argparse.SUPPRESS)  # internal: one cold run in a fresh process
+    ap.add_argument("--cache", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.report:
         print(report())
@@ -394,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sf:
         ap.error("--sf or --report is required")
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if args.cold_child:
+        return cold_child(args.sf, args.cold_child, engines, args.cache)
     only = {x.strip() for x in args.only.split(",") if x.strip()} or None
     run_size(args.sf, engines, args.repeats, args.budget, only)
     return 0

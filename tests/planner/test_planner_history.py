@@ -172,3 +172,37 @@ def test_string_view_sample_is_drawn_without_casting_the_whole_column() -> None:
     assert pa.types.is_large_string(sample.type)
     d = st.distinct_count(src, "s", n)
     assert d is not None and d.low <= 1000 <= d.high
+
+
+def test_a_repeated_query_reuses_its_estimates_until_its_data_changes(tmp_path: object,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from unistack.planner import choose as choose_mod
+
+    choose_mod.clear_caches()
+    path = os.path.join(str(tmp_path), "m.parquet")
+    pq.write_table(TABLE, path)
+    calls = []
+    real = choose_mod.estimate
+
+    def counting(plan: object) -> object:
+        calls.append(1)
+        return real(plan)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(choose_mod, "estimate", counting)
+    q = lambda: us.read_parquet(path).filter(us.col("x") > 500).group_by("k").agg(us.count().alias("n"))  # noqa: E731
+    first = us.explain(q(), engine="polars", native=False)
+    second = us.explain(q(), engine="polars", native=False)
+    assert len(calls) == 1
+    assert [r.point for r in second.rows] == [r.point for r in first.rows]  # bound to the new plan's nodes
+    assert second.candidates[0].cost.total == pytest.approx(first.candidates[0].cost.total)  # type: ignore[union-attr]
+    pq.write_table(pa.concat_tables([TABLE] * 3), path)
+    os.utime(path, ns=(2, 2))
+    third = us.explain(q(), engine="polars", native=False)
+    assert len(calls) == 2 and third.rows[-1].point == 3 * first.rows[-1].point
+    # in-memory inputs: the same table is the same data; the facts follow each call's source key
+    a = choose_mod.plan_facts(optimize(_frame().plan))
+    plan = optimize(_frame().plan)
+    b = choose_mod.plan_facts(plan)
+    scan_key = next(n.source.key for n in plan.walk() if isinstance(n, pn.Scan))  # type: ignore[attr-defined]
+    assert list(b[1].arrow_inputs["point"]) == [scan_key] != list(a[1].arrow_inputs["point"])
+    assert b[0][plan].rows.point == a[0][a[0].plan].rows.point

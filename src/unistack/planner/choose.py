@@ -236,6 +236,7 @@ def clear_caches() -> None:
     _installed.clear()
     _disk_caps.clear()
     _status_cache.clear()
+    _memo.clear()
     _available = _names = None
 
 
@@ -413,6 +414,96 @@ def _pick(feasible: list[Candidate]) -> Candidate:
                                            order.get(c.engine, 99)))
 
 
+# -- per-plan memo of the engine-independent facts ------------------------------------------------------------
+# A query run again (a new frame, a new plan object, the same text over the same data) gets the same row
+# estimates, features and operations: they are reused rather than recomputed, so planning a repeated
+# millisecond query costs a fraction of a millisecond. Engine state (warm, cores, memory), the profile and
+# the history are still read on every call.
+MEMO_SIZE = 256
+_memo: dict[str, tuple[PlanNode, Estimates, PlanFeatures, frozenset[str]]] = {}
+
+
+def _memo_key(plan: PlanNode) -> str | None:
+    """The plan's text with each in-memory table named by its identity, each file source's versions, and
+    the current cost of each batch function (it is learned from the history and may change)."""
+    from unistack.plan import nodes as pn
+    from unistack.plan.text import plan_text
+    from unistack.planner.cost import udf_seconds_per_row
+    from unistack.planner.stats import table_token
+
+    text = plan_text(plan)
+    extra: list[str] = []
+    for node in plan.walk():
+        if isinstance(node, pn.Scan):
+            src = node.source
+            if isinstance(src, pn.InMemorySource):
+                text = text.replace(src.key, table_token(src))
+            elif isinstance(src, pn.FileSource):
+                versions = src.versions()
+                if versions is None:
+                    return None
+                extra.append(repr(versions))
+            else:
+                return None  # a source whose statistics may change (a stream): never memoised
+        elif isinstance(node, pn.MapBatches):
+            extra.append(repr(udf_seconds_per_row(node)))
+    return "\n".join([text, *extra])
+
+
+def _rebind(old: PlanNode, est: Estimates, pf: PlanFeatures, plan: PlanNode) -> tuple[Estimates, PlanFeatures] | None:
+    """The memoised facts of ``old`` attached to ``plan`` (the same text): estimates by the new nodes,
+    in-memory inputs by the new sources' keys."""
+    from unistack.plan import nodes as pn
+
+    olds, news = list(old.walk()), list(plan.walk())
+    if len(olds) != len(news):
+        return None
+    out = Estimates(plan)
+    keys: dict[str, str] = {}
+    for a, b in zip(olds, news):
+        if type(a) is not type(b):
+            return None
+        out.set(b, est[a])
+        if isinstance(a, pn.Scan) and isinstance(a.source, pn.InMemorySource) and isinstance(b, pn.Scan) \
+                and isinstance(b.source, pn.InMemorySource):
+            keys[a.source.key] = b.source.key
+    arrow = {s: {keys.get(k, k): v for k, v in d.items()} for s, d in pf.arrow_inputs.items()}
+    return out, replace(pf, arrow_inputs=arrow, estimates=out)
+
+
+def plan_facts(plan: PlanNode) -> tuple[Estimates, PlanFeatures, frozenset[str]]:
+    """Row estimates, cost-model features and operations of ``plan``, memoised per plan text and data
+    version (see :data:`MEMO_SIZE`).
+
+    Examples
+    --------
+    >>> import pyarrow as pa, unistack as us
+    >>> t = pa.table({"a": [1, 2, 3]})
+    >>> f1 = plan_facts(us.from_arrow(t).filter(us.col("a") > 1).plan)[1]
+    >>> f2 = plan_facts(us.from_arrow(t).filter(us.col("a") > 1).plan)[1]
+    >>> f1.values == f2.values
+    True
+    """
+    try:
+        key = _memo_key(plan)
+    except Exception:  # the memo is an optimisation: never let it break planning
+        key = None
+    if key is not None:
+        hit = _memo.get(key)
+        if hit is not None:
+            rebound = _rebind(hit[0], hit[1], hit[2], plan)
+            if rebound is not None:
+                return rebound[0], rebound[1], hit[3]
+    est = estimate(plan)
+    pf = features(plan, est)
+    ops = frozenset(operations(plan))
+    if key is not None:
+        if len(_memo) >= MEMO_SIZE:
+            _memo.pop(next(iter(_memo)))
+        _memo[key] = (plan, est, pf, ops)
+    return est, pf, ops
+
+
 def _raise_if_infeasible(forced: str, cand: Candidate) -> None:
     if cand.feasible:
         return
@@ -438,9 +529,9 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
     """
     t0 = time.perf_counter()
     profile = load_profile()
-    ops = frozenset(operations(plan))
     forced = engine or (None if get_option("engine") == "auto" else get_option("engine"))
     if forced is not None and not compare:
+        ops = frozenset(operations(plan))
         # Nothing to compare: the prediction (kept in the history) is made after the run, off the result's
         # path (see Choice.context).
         if not _known(forced):
@@ -457,8 +548,7 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
         reason = "forced by engine=" if engine else "forced by the 'engine' option"
         return Choice(forced, reason, (cand,), None, None, profile.label(), time.perf_counter() - t0, True,
                       context=ctx)
-    est = estimate(plan)
-    pf = features(plan, est)
+    est, pf, ops = plan_facts(plan)
     if forced is not None:
         if not _known(forced):
             raise EngineNotAvailableError(f"unknown engine {forced!r}. Known engines: {', '.join(engine_names())}.")

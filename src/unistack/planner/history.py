@@ -190,15 +190,14 @@ def _source_identity(src: Any) -> str:
         versions = src.versions()
         return f"{src.format}:{len(src.paths)}:{versions}"
     if isinstance(src, pn.InMemorySource):
-        t = src.table
-        return f"arrow:{t.num_rows}:{t.nbytes}"  # a size class: same shape and size, same cost
+        return f"arrow:{src.table.num_rows}"  # with the schema in the plan's text: same shape, same cost
     return f"{type(src).__name__}:{getattr(src, 'estimated_rows', '')}"
 
 
 def plan_key(plan: Any) -> str:
     """A fingerprint of an optimized plan and of the data it reads: its text (in-memory tables named by
     position rather than by their per-call key) plus each file source's size and modification time and
-    each in-memory table's rows and bytes. The same query over the same data gets the same key; a
+    each in-memory table's rows. The same query over the same data gets the same key; a
     rewritten input file gets a new one.
 
     Examples
