@@ -73,6 +73,20 @@ def test_join_on_several_keys(check):
     check(left.join(right, on=["a", "b"], how="inner"), {"a": [1, 2], "b": ["y", "x"], "v": [2, 3], "w": [10, 20]})
 
 
+def test_outer_joins_on_bool_keys_across_partitions(check):
+    # found by a 5,000-plan conformance run on Dask: pandas hashes a partition's bool key column as floats when
+    # it holds nulls, so a side keeping its null keys missed equal keys in the other side's partitions
+    a = us.from_dict({"k": [True, None, False, True], "x": [10, 20, 30, 40]})
+    a = us.concat([a, a.filter(us.col("x") > 30), a.filter(us.col("x") > 100)])
+    b = us.from_dict({"k": [True, False], "y": [0, 1]})
+    b = us.concat([b, b.filter(us.col("y") > 0), b.filter(us.col("y") > 100)])
+    expected = {"k": [True, None, False, False, True, True], "x": [10, 20, 30, 30, 40, 40], "y": [0, None, 1, 1, 0, 0]}
+    check(a.join(b, on="k", how="left"), expected)
+    check(a.join(b, on="k", how="full"), expected)
+    check(a.join(b, on="k", how="anti"), {"k": [None], "x": [20]})
+    check(a.join(b, on="k", how="right").select("x", "y"), {"x": [10, 40, 40, 30, 30], "y": [0, 0, 0, 1, 1]})
+
+
 def test_join_nan_keys_match(check):
     # S-NAN-EQ: NaN equals NaN in joins (null still never matches)
     left = us.from_dict({"k": [NAN, 1.0, None], "a": [1, 2, 3]})

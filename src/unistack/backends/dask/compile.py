@@ -1211,13 +1211,16 @@ def _(node: pn.Join) -> dd.DataFrame:
         lcols, rcols = [], []
         lcast: dict[str, PExpr] = {}
         rcast: dict[str, PExpr] = {}
+        ktypes: list[pa.DataType] = []
         for i, (a, b) in enumerate(zip(node.left_on, node.right_on)):
             ta, tb = lschema.field(a).type, rschema.field(b).type
             if ta == tb:
                 lcols.append(a)
                 rcols.append(rnames[b])
+                ktypes.append(ta)
                 continue
             common = t.supertype(ta, tb, "join on")
+            ktypes.append(common)
             lcast[f"__us_lk{i}"] = ew("cast", lambda x, c=common: cast_value(x, c), [col_x(a)], common)
             rcast[f"__us_rk{i}"] = ew("cast", lambda x, c=common: cast_value(x, c), [col_x(rnames[b])], common)
             lcols.append(f"__us_lk{i}")
@@ -1228,6 +1231,14 @@ def _(node: pn.Join) -> dd.DataFrame:
         lcheck = [c for c, src in zip(lcols, node.left_on) if not (c == src and src in lknown)]
         rcheck = [c for c, src in zip(rcols, node.right_on) if not (c == rnames[src] and src in rknown)]
         lvalid, rvalid = _all_valid(lcheck), _all_valid(rcheck)
+        if (lcheck and how in ("left", "anti", "full")) or (rcheck and how in ("right", "full")):
+            # Dask hashes the key columns to co-partition the sides, and pandas hashes an Arrow column by way
+            # of NumPy: differently in a partition holding nulls (True as 1.0) than in one without, so equal
+            # keys could miss each other. A side that keeps its null keys joins on never-null encoded keys.
+            lenc = encode_keys([(col_x(c, kt), kt) for c, kt in zip(lcols, ktypes)], "__us_lj")
+            renc = encode_keys([(col_x(c, kt), kt) for c, kt in zip(rcols, ktypes)], "__us_rj")
+            left, right = assign(left, lenc), assign(right, renc)
+            lcols, rcols = list(lenc), list(renc)
         if how in ("semi", "anti"):
             rkeys = _keep(right, rvalid)[rcols].drop_duplicates()
             if how == "semi":
@@ -1373,11 +1384,36 @@ def _(node: pn.Limit) -> dd.DataFrame:
     return compile_node(node.input).head(node.n, npartitions=-1, compute=False)
 
 
+class _DropDuplicates(_Step):
+    """Keep the first row of each distinct value of some (encoded, never-null) columns in a partition."""
+
+    def __init__(self, subset: list[str]) -> None:
+        self.subset = subset
+
+    def __repr__(self) -> str:
+        return "drop_duplicates"
+
+    def __call__(self, pdf: pd.DataFrame) -> pd.DataFrame:
+        return pdf.drop_duplicates(subset=self.subset, keep="first")
+
+
 @compile_node.register
 def _(node: pn.Distinct) -> dd.DataFrame:
     df = compile_node(node.input)
-    subset = list(node.subset) if node.subset is not None else None
-    return df.drop_duplicates(subset=subset, keep="first")
+    schema = node.input.schema
+    subset = list(node.subset) if node.subset is not None else list(schema.names)
+    if not subset:
+        return df.drop_duplicates(keep="first")
+    # Dask's own drop_duplicates hashes the raw columns to shuffle them, and pandas hashes an Arrow column
+    # by way of NumPy: 1 hashes differently in a partition with nulls (as 1.0) than in one without, so
+    # duplicates could land in different partitions. The encoded keys never hold nulls.
+    enc = encode_keys([(col_x(c, schema.field(c).type), schema.field(c).type) for c in subset], "__us_dk")
+    work = assign(df, enc)
+    dedupe = _DropDuplicates(list(enc))
+    work = work.map_partitions(dedupe, meta=work._meta, enforce_metadata=False)
+    if work.npartitions > 1:
+        work = work.shuffle(on=list(enc)).map_partitions(dedupe, meta=work._meta, enforce_metadata=False)
+    return work.map_partitions(_Select(list(df.columns)), meta=df._meta, enforce_metadata=False)
 
 
 class _ToArrow(_Step):

@@ -39,6 +39,13 @@ def test_distinct_empty(us_check):
     us_check(df.distinct(), {"a": []})
 
 
+@sem("S-DISTINCT", "S-CONCAT")
+def test_distinct_of_a_union_whose_inputs_differ_in_nulls(us_check):
+    # found by a 5,000-plan conformance run on Dask (shrunk): duplicates from inputs with and without nulls
+    df = us.from_dict({"i": [1, None, 3], "b": [True, None, False]})
+    us_check(us.concat([df, df.filter(us.col("b"))]).distinct(), {"i": [1, None, 3], "b": [True, None, False]})
+
+
 @sem("S-CONCAT")
 def test_concat_keeps_duplicates(us_check):
     a = us.from_dict({"x": [1, None], "s": ["é", "b"]})

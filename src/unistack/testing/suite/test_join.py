@@ -82,6 +82,21 @@ def test_multi_key_join_with_partial_nulls(us_check):
     us_check(left.join(right, on=["a", "b"]), {"a": [1], "b": ["x"], "v": [1], "w": [10]})
 
 
+@sem("S-JOIN-NULL")
+def test_outer_joins_on_bool_keys_across_partitions(us_check):
+    # found by a 5,000-plan conformance run on Dask: equal keys must meet whether or not the partition that
+    # holds them also holds null keys
+    a = us.from_dict({"k": [True, None, False, True], "x": [10, 20, 30, 40]})
+    a = us.concat([a, a.filter(us.col("x") > 30), a.filter(us.col("x") > 100)])
+    b = us.from_dict({"k": [True, False], "y": [0, 1]})
+    b = us.concat([b, b.filter(us.col("y") > 0), b.filter(us.col("y") > 100)])
+    expected = {"k": [True, None, False, False, True, True], "x": [10, 20, 30, 30, 40, 40], "y": [0, None, 1, 1, 0, 0]}
+    us_check(a.join(b, on="k", how="left"), expected)
+    us_check(a.join(b, on="k", how="full"), expected)
+    us_check(a.join(b, on="k", how="anti"), {"k": [None], "x": [20]})
+    us_check(a.join(b, on="k", how="right").select("x", "y"), {"x": [10, 40, 40, 30, 30], "y": [0, 0, 0, 1, 1]})
+
+
 @sem("S-NAN-EQ")
 def test_nan_join_keys_match(us_check):
     left = us.from_dict({"k": [NAN, 1.0, None], "v": [1, 2, 3]})
