@@ -108,3 +108,38 @@ def test_per_row_floors_for_engines_calibrated_on_little_data() -> None:
     assert engines["small"].c("agg_row") == 2e-8  # the cheapest well-calibrated engine's
     assert engines["small"].c("job") == 0.5  # fixed overheads are not floored
     assert engines["a"].c("agg_row") == 2e-8 and engines["b"].c("agg_row") == 5e-8
+
+
+def test_incremental_fit_changes_only_the_named_features() -> None:
+    rng = np.random.default_rng(7)
+    prior = EngineProfile(make_coef(job=0.002, scan_row=1e-8, agg_row=3e-8))
+    truth_decimal = 4e-8
+    runs = []
+    for _ in range(40):
+        f = {"job": 1.0, "scan_row": float(rng.integers(1e4, 1e7)), "agg_row": float(rng.integers(1e4, 1e7)),
+             "decimal_row": float(rng.integers(1e4, 1e7))}
+        t = (prior.c("job") + prior.c("scan_row") * f["scan_row"] + prior.c("agg_row") * f["agg_row"]
+             + truth_decimal * f["decimal_row"]) * rng.uniform(0.98, 1.02)
+        runs.append({"features": f, "seconds": t})
+    coef, stats = cal.fit_engine(runs, prior, only=["decimal_row"])
+    assert coef["decimal_row"] == pytest.approx(truth_decimal, rel=0.1)
+    for k in ("job", "scan_row", "agg_row"):
+        assert coef[k] == prior.c(k), k  # kept exactly
+    assert stats["median_rel_error"] < 0.05
+    profile = cal.fit_profile({"polars": runs}, Profile("p", {"polars": prior}), source="calibrate",
+                              progress=lambda s: None, only=["decimal_row"])
+    assert profile.engines["polars"].c("decimal_row") == pytest.approx(truth_decimal, rel=0.1)
+    assert profile.engines["polars"].c("agg_row") == prior.c("agg_row")
+
+
+def test_calibration_workloads_exercise_the_new_features(tmp_path: object) -> None:
+    from unistack.planner.choose import assess
+    from unistack.planner.optimize import optimize
+
+    ds = cal.make_dataset(40_000, str(tmp_path))
+    loads = cal.workloads(ds)
+    want = {"decimal": "decimal_row", "window_ordered": "window_sort_row", "udf_heavy": "udf_job"}
+    for name, feature in want.items():
+        cand = assess("polars", optimize(loads[name]().plan))
+        assert cand.cost is not None and cand.cost.features[feature] > 0, name
+    assert loads["decimal"]().collect(engine="polars").num_rows == 8

@@ -129,3 +129,46 @@ def test_scaled_and_predict_split_components() -> None:
     x = scaled({"job": 1.0, "out_byte": 1.0, "scan_row": 10.0}, _ctx(prof, warm=False, parallelism=5.0))
     assert x["startup"] == 1.0 and x["scan_row"] == 2.0
     assert predict(x, prof) == {"start": 1.0, "compute": 2.0, "transfer": 3.0}
+
+
+def test_decimal_operations_are_counted_per_row() -> None:
+    import decimal
+
+    n = 1000
+    t = pa.table({"k": [i % 4 for i in range(n)],
+                  "price": pa.array([decimal.Decimal(i) / 100 for i in range(n)], pa.decimal128(15, 2)),
+                  "disc": pa.array([decimal.Decimal(i % 10) / 100 for i in range(n)], pa.decimal128(15, 2)),
+                  "f": [float(i) for i in range(n)]})
+    # Q1's shape: one decimal product of a decimal difference, two decimal sums, a decimal mean
+    q1 = us.from_arrow(t).group_by("k").agg((us.col("price") * (1 - us.col("disc"))).sum(), us.col("price").sum()
+                                            .alias("p"), us.col("disc").mean())
+    assert features(optimize(q1.plan)).values["point"]["decimal_row"] == pytest.approx(5 * n)
+    floats = us.from_arrow(t).group_by("k").agg((us.col("f") * (1 - us.col("f"))).sum().alias("a"), us.col("f").mean())
+    assert features(optimize(floats.plan)).values["point"]["decimal_row"] == 0
+    projected = us.from_arrow(t).select((us.col("price") + us.col("disc")).alias("s"), "f")
+    assert features(optimize(projected.plan)).values["point"]["decimal_row"] == pytest.approx(n)
+    # the feature is per row and parallel: an engine with a decimal coefficient pays for it
+    pf = features(optimize(q1.plan))
+    slow = EngineProfile(make_coef(job=0.001, decimal_row=1e-6), parallelism=2)
+    fast = EngineProfile(make_coef(job=0.001), parallelism=2)
+    gap = engine_cost(pf, _ctx(slow)).total - engine_cost(pf, _ctx(fast)).total
+    assert gap == pytest.approx(5 * n * 1e-6 / 2)
+
+
+def test_ordered_windows_sort_their_input_and_python_functions_count_jobs() -> None:
+    n = 4096
+    t = pa.table({"g": [i % 50 for i in range(n)], "x": [float(i) for i in range(n)]})
+    ranked = us.from_arrow(t).with_columns(us.row_number().over("g", order_by="x").alias("rn"))
+    v = features(optimize(ranked.plan)).values["point"]
+    assert v["window_row"] == n and v["window_sort_row"] == pytest.approx(n * math.log2(n + 2))
+    unordered = us.from_arrow(t).with_columns(us.col("x").sum().over("g").alias("s"))
+    v = features(optimize(unordered.plan)).values["point"]
+    assert v["window_row"] == n and v["window_sort_row"] == 0
+
+    def double(batch: pa.RecordBatch) -> pa.RecordBatch:
+        return pa.record_batch({"y": pa.compute.multiply(batch.column(0), 2.0)})
+
+    two = us.from_arrow(t).select("x").map_batches(udf_cost(1e-6)(double), {"y": "float64"}) \
+        .map_batches(udf_cost(1e-6)(double), {"y": "float64"})
+    v = features(optimize(two.plan)).values["point"]
+    assert v["udf_job"] == 2 and v["udf_cpu"] == pytest.approx(2 * n * 1e-6)

@@ -39,6 +39,7 @@ DEFAULT_SIZES = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
 QUICK_SIZES = (1_000, 30_000, 1_000_000)
 SLOW_ENGINES = ("spark", "ray", "flink", "dask")  # the largest size is skipped for them unless asked
 UDF_ROWS_MAX = 300_000  # rows through the deliberately slow Python function
+UDF_HEAVY_ROWS_MAX = 1_000_000  # rows through the heavier one (seconds of Python per run)
 FLOOR_SECONDS = 0.03  # runs much shorter than this are weighted as if they took this long
 
 
@@ -84,15 +85,17 @@ def nnls(a: np.ndarray, b: np.ndarray, max_iter: int | None = None, tol: float =
     return x
 
 
-def fit_engine(runs: Sequence[dict[str, Any]], prior: EngineProfile) -> tuple[dict[str, float], dict[str, float]]:
+def fit_engine(runs: Sequence[dict[str, Any]], prior: EngineProfile, only: Sequence[str] | None = None
+               ) -> tuple[dict[str, float], dict[str, float]]:
     """Fit one engine's coefficients on raw runs (each ``{"features": {...}, "seconds": t}``).
 
-    Features no run exercises keep the prior's coefficient. The fit minimises relative error (runs shorter
-    than :data:`FLOOR_SECONDS` weigh less: their timing is mostly noise), with a light pull towards the
-    prior so collinear features stay sensible. Returns the coefficients and fit
-    statistics (runs, median and worst relative error).
+    Features no run exercises keep the prior's coefficient, and so do all but ``only`` when it is given
+    (an incremental calibration: new features fitted on new workloads, the rest of the model unchanged).
+    The fit minimises relative error (runs shorter than :data:`FLOOR_SECONDS` weigh less: their timing is
+    mostly noise), with a light pull towards the prior so collinear features stay sensible. Returns the
+    coefficients and fit statistics (runs, median and worst relative error).
     """
-    feats = [f for f in FEATURES if any(r["features"].get(f, 0.0) for r in runs)]
+    feats = [f for f in FEATURES if any(r["features"].get(f, 0.0) for r in runs) and (only is None or f in only)]
     if not runs or not feats:
         return dict(prior.coef), {"runs": float(len(runs))}
     x = np.array([[r["features"].get(f, 0.0) for f in feats] for r in runs], dtype=float)
@@ -128,6 +131,7 @@ class Dataset:
     parquet: str
     dim_parquet: str
     csv: str | None
+    decimal_parquet: str = ""
 
 
 def make_dataset(n: int, directory: str) -> Dataset:
@@ -156,13 +160,25 @@ def make_dataset(n: int, directory: str) -> Dataset:
     if not os.path.exists(dim_path):
         pq.write_table(dim, dim_path + ".tmp")
         os.replace(dim_path + ".tmp", dim_path)
+    dec_path = os.path.join(directory, f"fact_decimal_{n}.parquet")
+    if not os.path.exists(dec_path):
+        import pyarrow.compute as pc
+
+        dec = pa.table({
+            "k_small": table.column("k_small"),
+            "price": pc.cast(pc.round(table.column("x"), 2), pa.decimal128(15, 2)),
+            "disc": pc.cast(pc.divide(pc.cast(pc.remainder(table.column("y"), 11), pa.float64()), 100.0),
+                            pa.decimal128(15, 2)),
+        })
+        pq.write_table(dec, dec_path + ".tmp", row_group_size=1_000_000)
+        os.replace(dec_path + ".tmp", dec_path)
     csv = None
     if n <= 1_000_000:
         csv = os.path.join(directory, f"fact_{n}.csv")
         if not os.path.exists(csv):
             pacsv.write_csv(table.drop_columns(["d"]), csv + ".tmp")
             os.replace(csv + ".tmp", csv)
-    return Dataset(n, table, path, dim_path, csv)
+    return Dataset(n, table, path, dim_path, csv, dec_path)
 
 
 def _busy_udf(per_row_loops: int) -> Callable[[pa.RecordBatch], pa.RecordBatch]:
@@ -195,6 +211,8 @@ def workloads(ds: Dataset) -> dict[str, Callable[[], Any]]:
 
     busy = _busy_udf(20)
     busy = udf_cost(_measure_udf_cost(busy))(busy)
+    heavy = _busy_udf(60)
+    heavy = udf_cost(_measure_udf_cost(heavy))(heavy)
     cheap = udf_cost(0.0)(_busy_udf(0))
     out: dict[str, Callable[[], Any]] = {
         # Every row is read and computed on, but the result is one row: no engine can skip the work by
@@ -215,6 +233,12 @@ def workloads(ds: Dataset) -> dict[str, Callable[[], Any]]:
         "distinct": lambda: fact().select("k_large", "k_small").distinct(),
         "window": lambda: fact().select("k_small", "x").with_columns(us.col("x").sum().over("k_small")
                                                                     .alias("t")).select(us.col("t").max()),
+        "window_ordered": lambda: fact().select("k_large", "x")
+        .with_columns(us.row_number().over("k_large", order_by="x").alias("rn"))
+        .filter(us.col("rn") == 1).select(us.col("x").sum()),
+        "decimal": lambda: us.read_parquet(ds.decimal_parquet).group_by("k_small")
+        .agg(us.col("price").sum(), (us.col("price") * (1 - us.col("disc"))).sum().alias("net"),
+             us.col("disc").mean()),
         "result": lambda: fact().select("k_large", "x", "y", "s"),
         "global_agg": lambda: fact().filter(us.col("d") < _dt.date(2021, 1, 1)).select(us.col("x").sum()),
     }
@@ -223,6 +247,9 @@ def workloads(ds: Dataset) -> dict[str, Callable[[], Any]]:
         out["csv"] = lambda: us.read_csv(csv_path).select(us.col("x").sum(), us.col("y").sum())
     if ds.rows <= UDF_ROWS_MAX:
         out["udf"] = lambda: fact().select("x").map_batches(busy, {"x2": "float64"}).select(us.col("x2").sum())
+    if 30_000 <= ds.rows <= UDF_HEAVY_ROWS_MAX:
+        out["udf_heavy"] = lambda: fact().select("x").map_batches(heavy, {"x2": "float64"}) \
+            .select(us.col("x2").sum())
     out["udf_cheap"] = lambda: fact().select("x").map_batches(cheap, {"x2": "float64"}).select(us.col("x2").sum())
     return out
 
@@ -284,8 +311,12 @@ def measure_cold(engine: str, runs: int = 1, timeout: float = 600.0) -> list[dic
 
 
 def calibrate(engines: Sequence[str] | None = None, sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 3,
-              cold_runs: int = 2, progress: Callable[[str], None] = print, save: bool = True) -> Profile:
+              cold_runs: int = 2, progress: Callable[[str], None] = print, save: bool = True,
+              only_workloads: Sequence[str] | None = None, fit: Sequence[str] | None = None) -> Profile:
     """Run the micro-benchmarks, fit every engine, store and return the profile.
+
+    ``only_workloads`` runs a subset of the workloads; ``fit`` fits only those coefficients and keeps the
+    others from the current profile (to add a feature without re-measuring everything).
 
     Examples
     --------
@@ -328,6 +359,8 @@ def calibrate(engines: Sequence[str] | None = None, sizes: Sequence[int] = DEFAU
                     progress(f"[{engine}] {ds.rows:,} rows skipped (slow engine; set UNISTACK_CALIBRATE_ALL_SIZES=1)")
                     continue
                 for name, build in workloads(ds).items():
+                    if only_workloads and name not in only_workloads:
+                        continue
                     times = []
                     try:
                         first = run_once(build(), engine)  # warm-up (and the session start, if cold)
@@ -351,7 +384,7 @@ def calibrate(engines: Sequence[str] | None = None, sizes: Sequence[int] = DEFAU
     _append_runs(all_runs)
     # Re-read the profile: another calibration may have saved engines of its own meanwhile.
     base = load_profile()
-    profile = fit_profile(all_runs, base, source="calibrate", progress=progress)
+    profile = fit_profile(all_runs, base, source="calibrate", progress=progress, only=fit)
     if save:
         path = profile.save()
         progress(f"profile written to {path}")
@@ -359,7 +392,8 @@ def calibrate(engines: Sequence[str] | None = None, sizes: Sequence[int] = DEFAU
 
 
 def fit_profile(runs: dict[str, list[dict[str, Any]]], base: Profile, source: str,
-                progress: Callable[[str], None] = print, min_runs: int = 8) -> Profile:
+                progress: Callable[[str], None] = print, min_runs: int = 8, only: Sequence[str] | None = None
+                ) -> Profile:
     """A profile with every engine that has at least ``min_runs`` runs refitted; others copied from ``base``."""
     info = machine_info()
     engines = {n: EngineProfile.from_dict(e.to_dict()) for n, e in base.engines.items()}
@@ -369,9 +403,10 @@ def fit_profile(runs: dict[str, list[dict[str, Any]]], base: Profile, source: st
             progress(f"[{name}] {len(rs)} runs: too few to fit, kept the previous coefficients")
             continue
         prior = engines.get(name) or base.engine(name)
-        coef, stats = fit_engine(rs, prior)
+        coef, stats = fit_engine(rs, prior, only)
         eng = EngineProfile(coef, parallelism=float(os.cpu_count() or 1), python_parallel=prior.python_parallel,
-                            spills=prior.spills, memory_factor=prior.memory_factor, runs=len(rs))
+                            spills=prior.spills, memory_factor=prior.memory_factor,
+                            runs=len(rs) if only is None else max(prior.runs, len(rs)))
         engines[name] = eng
         progress(f"[{name}] fitted on {len(rs)} runs: median error {stats.get('median_rel_error', 0):.0%}, "
                  f"worst {stats.get('max_rel_error', 0):.0%}")
@@ -384,7 +419,8 @@ def fit_profile(runs: dict[str, list[dict[str, Any]]], base: Profile, source: st
 # Per-row and per-byte terms: no engine is assumed to process a row more cheaply than the cheapest engine
 # measured (an engine calibrated on small data only has near-zero per-row terms otherwise).
 FLOORED = ("scan_row", "scan_byte", "text_byte", "arrow_in_byte", "expr_row", "agg_row", "agg_group", "join_row",
-           "join_out", "sort_row", "distinct_row", "window_row", "udf_row", "out_byte")
+           "join_out", "sort_row", "distinct_row", "window_row", "window_sort_row", "decimal_row", "udf_row",
+           "out_byte")
 
 
 def apply_floors(engines: dict[str, EngineProfile], min_runs: int = 50) -> None:
@@ -457,6 +493,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-history", action="store_true", help="refit from recorded runs; run nothing")
     parser.add_argument("--repeats", type=int, default=None, help="warm repeats per measurement")
     parser.add_argument("--output", default=None, help="write the profile here instead of the cache directory")
+    parser.add_argument("--workloads", default="", help="comma-separated workloads to run (default: all)")
+    parser.add_argument("--fit", default="", help="comma-separated features to fit; the others keep the current "
+                        "profile's coefficients (default: fit all)")
 
 
 def cli(args: argparse.Namespace) -> int:
@@ -475,8 +514,14 @@ def cli(args: argparse.Namespace) -> int:
     else:
         sizes = QUICK_SIZES if args.quick else DEFAULT_SIZES
     repeats = args.repeats or (1 if args.quick else 3)
-    profile = calibrate(engines, sizes, repeats=repeats, cold_runs=1 if args.quick else 2, progress=progress,
-                        save=args.output is None)
+    only = [w.strip() for w in (getattr(args, "workloads", "") or "").split(",") if w.strip()] or None
+    fit = [f.strip() for f in (getattr(args, "fit", "") or "").split(",") if f.strip()] or None
+    unknown = sorted(set(fit or ()) - set(FEATURES))
+    if unknown:
+        progress(f"unknown features: {', '.join(unknown)} (known: {', '.join(FEATURES)})")
+        return 2
+    profile = calibrate(engines, sizes, repeats=repeats, cold_runs=0 if fit else (1 if args.quick else 2),
+                        progress=progress, save=args.output is None, only_workloads=only, fit=fit)
     if args.output:
         progress(f"profile written to {profile.save(args.output)}")
     return 0

@@ -33,7 +33,7 @@ from unistack.planner.cardinality import Estimates, estimate
 from unistack.planner.profile import COMPONENT, FEATURES, EngineProfile
 
 PARALLEL = frozenset({"scan_row", "scan_byte", "text_byte", "expr_row", "agg_row", "agg_group", "join_row",
-                      "join_out", "sort_row", "distinct_row", "window_row"})
+                      "join_out", "sort_row", "distinct_row", "window_row", "window_sort_row", "decimal_row"})
 PYTHON = frozenset({"udf_row", "udf_cpu"})
 SCENARIOS = ("low", "point", "high")
 
@@ -111,6 +111,23 @@ def _complexity(e: ex.ExprNode) -> int:
     return n
 
 
+def _decimal_ops(e: ex.ExprNode) -> int:
+    """Decimal operations in an expression: arithmetic whose result is a decimal, and aggregates of a
+    decimal operand (engines differ most on these: fixed-point arithmetic is slow on some)."""
+    import pyarrow as pa
+
+    def decimal(node: ex.ExprNode | None) -> bool:
+        return node is not None and node.dtype is not None and pa.types.is_decimal(node.dtype)
+
+    return sum(1 for node in e.walk() if (isinstance(node, ex.BinaryOp) and decimal(node))
+               or (isinstance(node, ex.Agg) and decimal(node.operand)))
+
+
+def _ordered_windows(e: ex.ExprNode) -> int:
+    """Windows with an order (``row_number().over(..., order_by=...)``): each sorts its input."""
+    return sum(1 for node in e.walk() if isinstance(node, ex.Over) and node.order_by)
+
+
 def features(plan: pn.PlanNode, est: Estimates | None = None) -> PlanFeatures:
     """The features of ``plan`` for the three row scenarios (low, point, high).
 
@@ -145,20 +162,26 @@ def features(plan: pn.PlanNode, est: Estimates | None = None) -> PlanFeatures:
         # Per-node quantities that do not depend on the row scenario.
         weight = 0.0
         windows = 0
+        ordered = 0
+        decimal = 0
         per_row = 0.0
         match node:
             case pn.Filter(predicate=pred):
                 weight = max(1, _complexity(pred))
+                decimal = _decimal_ops(pred)
             case pn.Project(exprs=exprs):
                 plain = 0
                 for e in exprs:
+                    decimal += _decimal_ops(e)
                     if ex.has_window(e):
                         windows += 1
+                        ordered += _ordered_windows(e)
                     else:
                         plain += _complexity(e)
                 weight = max(0.2 * len(exprs), plain)
             case pn.Aggregate(aggs=aggs):
                 weight = max(1.0, 0.5 * len(aggs))
+                decimal = sum(_decimal_ops(a) for a in aggs)
             case pn.Sort(keys=keys):
                 weight = max(1, len(keys))
             case pn.MapBatches():
@@ -168,6 +191,8 @@ def features(plan: pn.PlanNode, est: Estimates | None = None) -> PlanFeatures:
             v = values[s]
             rows_out = float(getattr(out.rows, s))
             rows_in = [float(getattr(est[k].rows, s)) for k in kids]
+            if decimal:
+                v["decimal_row"] += rows_in[0] * decimal
             match node:
                 case pn.Scan(source=src):
                     _scan_features(node, src, s, v, arrow[s], rows_out)
@@ -178,6 +203,8 @@ def features(plan: pn.PlanNode, est: Estimates | None = None) -> PlanFeatures:
                     if windows:
                         v["window_row"] += rows_in[0] * windows
                         v["stage"] += windows
+                    if ordered:
+                        v["window_sort_row"] += rows_in[0] * math.log2(rows_in[0] + 2) * ordered
                 case pn.Aggregate(keys=keys):
                     v["agg_row"] += rows_in[0] * weight
                     v["agg_group"] += rows_out
@@ -204,6 +231,7 @@ def features(plan: pn.PlanNode, est: Estimates | None = None) -> PlanFeatures:
                 case pn.MapBatches():
                     v["udf_row"] += rows_in[0]
                     v["udf_cpu"] += rows_in[0] * per_row
+                    v["udf_job"] += 1
     for s in SCENARIOS:
         values[s]["out_byte"] = est[plan].bytes(s)
     return PlanFeatures(values, arrow, peak, unbounded, tuple(udf_sources), est, count)

@@ -45,8 +45,11 @@ FEATURES: tuple[str, ...] = (
     "sort_row",  # rows x log2(rows) sorted / parallelism
     "distinct_row",  # rows into distinct / parallelism
     "window_row",  # rows through window functions / parallelism
+    "window_sort_row",  # rows x log2(rows) sorted by ordered windows (row_number, rank, ... over order_by) / par.
+    "decimal_row",  # rows x decimal operations (arithmetic on and aggregates of decimals) / parallelism
     "udf_row",  # rows through Python batch functions / Python parallelism
     "udf_cpu",  # estimated CPU seconds of Python batch functions / Python parallelism
+    "udf_job",  # Python batch functions in the plan (an engine may start Python workers for each)
     "out_byte",  # result bytes moved out of the engine as Arrow
     "spill_byte",  # bytes beyond the engine's memory (spilled to disk)
 )
