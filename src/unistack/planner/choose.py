@@ -381,19 +381,21 @@ def _ms(x: float) -> str:
     return f"{x:.2f}s" if x >= 1 else f"{x * 1000:.1f}ms"
 
 
-def _apply_history(plan: PlanNode, cands: tuple[Candidate, ...]) -> tuple[tuple[Candidate, ...], str | None]:
+def _apply_history(plan: PlanNode, cands: tuple[Candidate, ...], text: str | None = None
+                   ) -> tuple[tuple[Candidate, ...], str | None]:
     """Candidates with observed times in place of predictions where this plan ran before (the
     ``history_correction`` option), and the plan's key (``None`` when the option is off)."""
     if not get_option("history_correction"):
         return cands, None
-    from unistack.planner.history import observed_runs, plan_key
+    from unistack.planner.history import observed_for, plan_key
 
     try:
-        key = plan_key(plan)
+        key = plan_key(plan, text)
+        seen = observed_for(key)
         out = []
         for c in cands:
             if c.feasible and c.cost is not None:
-                runs = observed_runs(key, c.engine, bool(c.warm))
+                runs = seen.get((c.engine, bool(c.warm)))
                 if runs:
                     c = history_corrected(c, runs)
             out.append(c)
@@ -423,7 +425,7 @@ MEMO_SIZE = 256
 _memo: dict[str, tuple[PlanNode, Estimates, PlanFeatures, frozenset[str]]] = {}
 
 
-def _memo_key(plan: PlanNode) -> str | None:
+def _memo_key(plan: PlanNode, text: str | None = None) -> str | None:
     """The plan's text with each in-memory table named by its identity, each file source's versions, and
     the current cost of each batch function (it is learned from the history and may change)."""
     from unistack.plan import nodes as pn
@@ -431,7 +433,7 @@ def _memo_key(plan: PlanNode) -> str | None:
     from unistack.planner.cost import udf_seconds_per_row
     from unistack.planner.stats import table_token
 
-    text = plan_text(plan)
+    text = plan_text(plan) if text is None else text
     extra: list[str] = []
     for node in plan.walk():
         if isinstance(node, pn.Scan):
@@ -471,7 +473,7 @@ def _rebind(old: PlanNode, est: Estimates, pf: PlanFeatures, plan: PlanNode) -> 
     return out, replace(pf, arrow_inputs=arrow, estimates=out)
 
 
-def plan_facts(plan: PlanNode) -> tuple[Estimates, PlanFeatures, frozenset[str]]:
+def plan_facts(plan: PlanNode, text: str | None = None) -> tuple[Estimates, PlanFeatures, frozenset[str]]:
     """Row estimates, cost-model features and operations of ``plan``, memoised per plan text and data
     version (see :data:`MEMO_SIZE`).
 
@@ -485,7 +487,7 @@ def plan_facts(plan: PlanNode) -> tuple[Estimates, PlanFeatures, frozenset[str]]
     True
     """
     try:
-        key = _memo_key(plan)
+        key = _memo_key(plan, text)
     except Exception:  # the memo is an optimisation: never let it break planning
         key = None
     if key is not None:
@@ -548,7 +550,10 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
         reason = "forced by engine=" if engine else "forced by the 'engine' option"
         return Choice(forced, reason, (cand,), None, None, profile.label(), time.perf_counter() - t0, True,
                       context=ctx)
-    est, pf, ops = plan_facts(plan)
+    from unistack.plan.text import plan_text
+
+    text = plan_text(plan)
+    est, pf, ops = plan_facts(plan, text)
     if forced is not None:
         if not _known(forced):
             raise EngineNotAvailableError(f"unknown engine {forced!r}. Known engines: {', '.join(engine_names())}.")
@@ -557,10 +562,10 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
         # The others are still predicted so explain can compare; they are not run.
         others = tuple(assess(n, plan, pf, profile, ops) for n in _candidates() if n != forced) if compare else ()
         reason = "forced by engine=" if engine else "forced by the 'engine' option"
-        every, key = _apply_history(plan, (cand, *others))
+        every, key = _apply_history(plan, (cand, *others), text)
         return Choice(forced, reason, every, est, pf, profile.label(), time.perf_counter() - t0, True,
                       history_key=key)
-    assessed, key = _apply_history(plan, tuple(assess(n, plan, pf, profile, ops) for n in _candidates()))
+    assessed, key = _apply_history(plan, tuple(assess(n, plan, pf, profile, ops) for n in _candidates()), text)
     feasible = [c for c in assessed if c.feasible]
     if not feasible:
         notes = "; ".join(f"{c.engine}: {c.note}" for c in assessed)

@@ -320,9 +320,10 @@ def scaled(raw: dict[str, float], ctx: EngineContext, arrow_inputs: dict[str, fl
     start-up only when cold, resident inputs not moved again, bytes beyond memory spilled."""
     p = max(ctx.parallelism, 1.0)
     py = p if ctx.profile.python_parallel else 1.0
-    out = {}
-    for f in FEATURES:
-        x = raw.get(f, 0.0)
+    out = dict.fromkeys(FEATURES, 0.0)
+    for f, x in raw.items():
+        if not x or f not in out:
+            continue
         if f in PARALLEL:
             x /= p
         elif f in PYTHON:
@@ -341,9 +342,10 @@ def scaled(raw: dict[str, float], ctx: EngineContext, arrow_inputs: dict[str, fl
 def predict(raw: dict[str, float], profile: EngineProfile) -> dict[str, float]:
     """Seconds per component (start, compute, transfer) for scaled features."""
     parts = {"start": 0.0, "compute": 0.0, "transfer": 0.0}
+    coef = profile.coef
     for f, x in raw.items():
         if x:
-            parts[COMPONENT[f]] += profile.c(f) * x
+            parts[COMPONENT[f]] += float(coef.get(f, 0.0)) * x
     return parts
 
 
@@ -382,14 +384,15 @@ def engine_cost(pf: PlanFeatures, ctx: EngineContext, missing: dict[str, str] | 
         return Cost(ctx.name, False, f"estimated peak memory {_bytes(peak)} above the {_bytes(ctx.memory_bytes)} "
                     "available (the engine does not spill)", peak_memory=peak)
     totals = {}
-    parts: dict[str, float] = {}
-    feats: dict[str, float] = {}
-    for s in SCENARIOS:
+    feats = scaled(pf.values["point"], ctx, pf.arrow_inputs["point"], pf.peak_bytes)
+    parts = predict(feats, ctx.profile)
+    totals["point"] = sum(parts.values())
+    for s in ("low", "high"):
+        if pf.values[s] == pf.values["point"] and pf.arrow_inputs[s] == pf.arrow_inputs["point"]:
+            totals[s] = totals["point"]  # exact estimates: the same features (most plans over known data)
+            continue
         x = scaled(pf.values[s], ctx, pf.arrow_inputs[s], pf.peak_bytes)
-        p = predict(x, ctx.profile)
-        totals[s] = sum(p.values())
-        if s == "point":
-            parts, feats = p, x
+        totals[s] = sum(predict(x, ctx.profile).values())
     notes = []
     if not ctx.warm:
         notes.append("no session yet")

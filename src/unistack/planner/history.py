@@ -194,11 +194,11 @@ def _source_identity(src: Any) -> str:
     return f"{type(src).__name__}:{getattr(src, 'estimated_rows', '')}"
 
 
-def plan_key(plan: Any) -> str:
+def plan_key(plan: Any, text: str | None = None) -> str:
     """A fingerprint of an optimized plan and of the data it reads: its text (in-memory tables named by
     position rather than by their per-call key) plus each file source's size and modification time and
     each in-memory table's rows. The same query over the same data gets the same key; a
-    rewritten input file gets a new one.
+    rewritten input file gets a new one. ``text`` is the plan's text when the caller has it already.
 
     Examples
     --------
@@ -212,7 +212,7 @@ def plan_key(plan: Any) -> str:
     from unistack.plan import nodes as pn
     from unistack.plan.text import plan_text
 
-    text = plan_text(plan)
+    text = plan_text(plan) if text is None else text
     parts = []
     seen: dict[str, int] = {}
     for node in plan.walk():
@@ -234,7 +234,7 @@ class _Observed:
         self.path: str | None = None
         self.ident: tuple[int, int] | None = None  # (device, inode): a compaction replaces the file
         self.offset = 0
-        self.runs: dict[tuple[str, str, bool], list[float]] = {}
+        self.runs: dict[str, dict[tuple[str, bool], list[float]]] = {}  # key -> (engine, warm) -> seconds
 
     def refresh(self, path: str) -> None:
         try:
@@ -258,11 +258,11 @@ class _Observed:
         for line in data[:end].splitlines():
             try:
                 d = json.loads(line)
-                k = (str(d["k"]), str(d["e"]), bool(d["w"]))
+                key, k = str(d["k"]), (str(d["e"]), bool(d["w"]))
                 seconds = float(d["s"])
             except (ValueError, KeyError, TypeError):
                 continue
-            runs = self.runs.setdefault(k, [])
+            runs = self.runs.setdefault(key, {}).setdefault(k, [])
             runs.append(seconds)
             if len(runs) > RECENT:
                 del runs[0]
@@ -288,7 +288,15 @@ def observed_runs(key: str, engine: str, warm: bool, path: str | None = None) ->
     path = path or observed_path()
     with _lock:
         _observed.refresh(path)
-        return list(_observed.runs.get((key, engine, bool(warm)), ()))
+        return list(_observed.runs.get(key, {}).get((engine, bool(warm)), ()))
+
+
+def observed_for(key: str, path: str | None = None) -> dict[tuple[str, bool], list[float]]:
+    """Every engine's observed runs of plan ``key``: ``{(engine, warm): seconds}`` (one look at the file)."""
+    path = path or observed_path()
+    with _lock:
+        _observed.refresh(path)
+        return {k: list(r) for k, r in _observed.runs.get(key, {}).items()}
 
 
 def observe(key: str, engine: str, warm: bool, seconds: float, path: str | None = None) -> None:
