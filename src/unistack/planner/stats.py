@@ -513,33 +513,67 @@ def _source_stats(src: pn.Source) -> SourceStats:
 
 
 # -- distinct counts ---------------------------------------------------------------------------------------
+MIN_PAIRS = 200  # adjacent pairs needed before their share of differing values caps a distinct count
+
+
+def _adjacent_pairs(col: pa.Array | pa.ChunkedArray, runs: int = 16, per: int = 256) -> tuple[int, int]:
+    """Adjacent (non-null) row pairs looked at in evenly spaced stretches of ``col``, and how many of them
+    differ. A column has at most as many distinct values as runs of equal adjacent values, so
+    ``rows * differing / pairs`` bounds its distinct count: tight for a clustered column (a foreign key
+    stored in order, each value repeated on consecutive rows), which an evenly spaced sample sees as a key.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    n = len(col)
+    if n < 2:
+        return 0, 0
+    per = min(per, n)
+    pairs = differ = 0
+    for st in sorted({int(i) for i in np.linspace(0, n - per, runs)}):
+        part = col.slice(st, per)
+        if pa.types.is_string_view(part.type) or pa.types.is_binary_view(part.type):
+            part = part.cast(pa.large_string() if pa.types.is_string_view(part.type) else pa.large_binary())
+        ne = pc.not_equal(part.slice(0, per - 1), part.slice(1))
+        pairs += (per - 1) - ne.null_count
+        differ += int(pc.sum(ne).as_py() or 0)
+    return pairs, differ
+
+
 def _sample_column(src: pn.Source, name: str) -> pa.Array | pa.ChunkedArray | None:
+    return _sample_with_runs(src, name)[0]
+
+
+def _sample_with_runs(src: pn.Source, name: str) -> tuple[pa.Array | pa.ChunkedArray | None, float | None]:
+    """A sample of a column's values and, where measured, the share of adjacent rows whose values differ."""
     if isinstance(src, pn.InMemorySource):
         t = src.table
         if name not in t.column_names:
-            return None
+            return None, None
         col = t.column(name)
         n = len(col)
         if n <= SAMPLE_ROWS:
-            return col
+            return col, None
         import numpy as np
+
+        pairs, differ = _adjacent_pairs(col, runs=64)
+        runs = differ / pairs if pairs >= MIN_PAIRS else None
 
         if pa.types.is_string_view(col.type) or pa.types.is_binary_view(col.type):
             # No take kernel for views, and casting the whole column first costs milliseconds per million
-            # rows: evenly spaced runs of rows (zero-copy slices), cast once they are small.
-            runs = 200
-            per = SAMPLE_ROWS // runs
-            starts = np.linspace(0, n - per, runs).astype("int64")
-            parts = [c for st in starts for c in col.slice(int(st), per).chunks]
+            # rows: fewer evenly spaced single rows (zero-copy slices), cast once they are gathered. (Runs of
+            # consecutive rows would be cheaper but see a clustered column's repeats as few distinct values.)
+            idx = np.linspace(0, n - 1, SAMPLE_ROWS // 4).astype("int64")
+            parts = [c for i in idx for c in col.slice(int(i), 1).chunks]
             target = pa.large_string() if pa.types.is_string_view(col.type) else pa.large_binary()
-            return pa.chunked_array(parts, type=col.type).cast(target)
+            return pa.chunked_array(parts, type=col.type).cast(target), runs
         idx = np.linspace(0, n - 1, SAMPLE_ROWS).astype("int64")
-        return col.take(pa.array(idx))
+        return col.take(pa.array(idx)), runs
     if isinstance(src, pn.FileSource):
         if src.format == "parquet":
             import pyarrow.parquet as pq
 
-            def read(path: str) -> pa.Array | None:
+            def read(path: str) -> tuple[pa.ChunkedArray, float | None] | None:
                 # Values spread over up to SAMPLE_GROUPS row groups, evenly spaced inside each: a file
                 # sorted by the column (common for keys) would otherwise show only its first values.
                 import numpy as np
@@ -554,25 +588,33 @@ def _sample_column(src: pn.Source, name: str) -> pa.Array | pa.ChunkedArray | No
                     picks = sorted({int(i) for i in np.linspace(0, n_groups - 1, min(n_groups, SAMPLE_GROUPS))})
                     per_group = max(SAMPLE_ROWS // len(picks), 1)
                     parts = []
+                    pairs = [0, 0]
                     for g in picks:
                         col = pf.read_row_group(g, columns=[name]).column(0)
                         if pa.types.is_string_view(col.type):  # no take kernel for views
                             col = col.cast(pa.large_string())
                         elif pa.types.is_binary_view(col.type):
                             col = col.cast(pa.large_binary())
+                        p, d = _adjacent_pairs(col)
+                        pairs[0] += p
+                        pairs[1] += d
                         if len(col) > per_group:
                             col = col.take(pa.array(np.linspace(0, len(col) - 1, per_group).astype("int64")))
                         parts.extend(col.chunks)
-                    return pa.chunked_array(parts, type=parts[0].type) if parts else None
+                    if not parts:
+                        return None
+                    runs = pairs[1] / pairs[0] if pairs[0] >= MIN_PAIRS else None
+                    return pa.chunked_array(parts, type=parts[0].type), runs
                 except (OSError, pa.ArrowException, IndexError):
                     return None
 
-            return _cached_file(f"sample:{name}", src.paths[0], read)
+            hit = _cached_file(f"sample:{name}", src.paths[0], read)
+            return (None, None) if hit is None else (hit[0], hit[1])
         sample = _cached_file(f"text:{src.format}:{hash(src.options)}", src.paths[0],
                               lambda p: _read_text_sample(p, src.format, src.options))
         if sample is not None and sample.table is not None and name in sample.table.column_names:
-            return sample.table.column(name)
-    return None
+            return sample.table.column(name), None
+    return None, None
 
 
 def distinct_count(src: pn.Source, name: str, rows: float) -> Distinct | None:
@@ -612,6 +654,7 @@ class _SampleDistinct:
     f1: int
     span: float | None  # max - min + 1 for integer-like columns
     whole: bool  # the sample is the whole column
+    runs: float | None = None  # share of adjacent rows whose values differ (distinct <= rows * runs)
 
 
 def _source_identity(src: pn.Source) -> Any:
@@ -625,7 +668,7 @@ def _source_identity(src: pn.Source) -> Any:
 def _compute_distinct(src: pn.Source, name: str) -> Any:
     import pyarrow.compute as pc
 
-    col = _sample_column(src, name)
+    col, runs = _sample_with_runs(src, name)
     if col is None:
         return None
     try:
@@ -646,7 +689,7 @@ def _compute_distinct(src: pn.Source, name: str) -> Any:
     if cs is not None and cs.exact_bounds:
         span = _span(cs.min, cs.max)
     whole = isinstance(src, pn.InMemorySource) and n == len(src.table.column(name).drop_null())
-    return _SampleDistinct(n, d, f1, span, whole)
+    return _SampleDistinct(n, d, f1, span, whole, runs)
 
 
 def _span(lo: Any, hi: Any) -> float | None:
@@ -675,6 +718,9 @@ def _scale_distinct(s: Any, rows: float) -> Distinct:
     exponent = min(1.0, max(0.5, s.f1 / s.d)) if s.d else 0.5
     point = s.d - s.f1 + s.f1 * ratio**exponent
     cap = rows if s.span is None else min(rows, s.span)
+    if s.runs is not None:
+        # No more distinct values than runs of equal adjacent values (10% margin for the sampling error).
+        cap = min(cap, max(rows * min(1.0, s.runs * 1.1), low))
     high = max(min(high, cap), low)
     point = min(max(point, low), high)
     return Distinct(low, high, point, "sample")
