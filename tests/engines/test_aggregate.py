@@ -49,6 +49,15 @@ def test_null_keys_form_one_group(check):
     check(df.group_by("k").agg(us.col("v").sum(), n=us.count()), {"k": ["x", None], "v": [6, 9], "n": [2, 3]})
 
 
+def test_std_var_with_infinity_are_nan(check):
+    # found by a 5,000-plan conformance run on Dask (shrunk): var(-inf, 50) was null, not NaN (S-AGG-STD,
+    # S-FLOAT-IEEE); one value, infinite or not, still gives null
+    inf = math.inf
+    df = us.from_dict({"g": [1, 1, 2, 2, 3, 4, 4], "f": [-inf, 50.0, inf, inf, inf, inf, None]})
+    check(df.group_by("g").agg(v=us.col("f").var(), s=us.col("f").std()),
+          {"g": [1, 2, 3, 4], "v": [NAN, NAN, None, None], "s": [NAN, NAN, None, None]})
+
+
 def test_count_rows_twice_in_one_aggregation(check):
     # found by a 5,000-plan conformance run on Dask (shrunk): two count() in one group_by made Dask refuse the
     # aggregation ("conflicting aggregation functions")

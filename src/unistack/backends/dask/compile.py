@@ -546,8 +546,13 @@ def _plan_agg(j: int, node: ex.Agg, df: dd.DataFrame, inputs: dict[str, PExpr], 
     # NaN can only come from float input; then NaN is tracked apart (pandas' reductions skip it)
     floating = pa.types.is_floating(in_type) and pa.types.is_floating(work_type)
     if floating:
-        inputs[name] = ew("nan_to_null", lambda v: null_where(pc.is_nan(v), cast_value(v, work_type)), [x], work_type)
-        inputs[f"{name}_isnan"] = ew("is_nan", lambda v: pc.cast(pc.fill_null(pc.is_nan(
+        # std/var with an infinity among two or more values are NaN (IEEE: inf - inf), but pandas gives null
+        # for NaN results of Arrow columns: there infinities are tracked apart like NaN
+        odd: Callable[[Any], Any] = ((lambda v: pc.invert(pc.is_finite(v))) if func in ("std", "var")
+                                     else pc.is_nan)
+        inputs[name] = ew("nan_to_null", lambda v: null_where(pc.fill_null(odd(v), False), cast_value(v, work_type)),
+                          [x], work_type)
+        inputs[f"{name}_isnan"] = ew("is_nan", lambda v: pc.cast(pc.fill_null(odd(
             cast_value(v, work_type)), False), pa.int64()), [x], pa.int64())
     else:
         inputs[name] = ew(f"as_{work_type}", lambda v: cast_value(v, work_type), [x], work_type)

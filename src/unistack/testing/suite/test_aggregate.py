@@ -68,6 +68,15 @@ def test_min_max_with_nan(us_check):
               "m": [NAN, NAN, -math.inf]})
 
 
+@sem("S-AGG-STD", "S-FLOAT-IEEE")
+def test_std_var_with_infinity_are_nan(us_check):
+    # found by a 5,000-plan conformance run on Dask (shrunk): NaN from infinities is not "too few values"
+    inf = math.inf
+    df = us.from_dict({"g": [1, 1, 2, 2, 3, 4, 4], "f": [-inf, 50.0, inf, inf, inf, inf, None]})
+    us_check(df.group_by("g").agg(v=us.col("f").var(), s=us.col("f").std()),
+          {"g": [1, 2, 3, 4], "v": [NAN, NAN, None, None], "s": [NAN, NAN, None, None]})
+
+
 @sem("S-AGG-COUNT", "S-GROUP-NULL")
 def test_count_rows_twice_in_one_aggregation(us_check):
     # found by a 5,000-plan conformance run on Dask (shrunk): the same aggregate twice in one group_by
