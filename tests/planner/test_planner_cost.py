@@ -172,3 +172,24 @@ def test_ordered_windows_sort_their_input_and_python_functions_count_jobs() -> N
         .map_batches(udf_cost(1e-6)(double), {"y": "float64"})
     v = features(optimize(two.plan)).values["point"]
     assert v["udf_job"] == 2 and v["udf_cpu"] == pytest.approx(2 * n * 1e-6)
+
+
+def test_string_operations_are_counted_in_filters_scans_and_projections(tmp_path: object) -> None:
+    import os
+
+    import pyarrow.parquet as pq
+
+    n = 2000
+    t = pa.table({"s": [f"item-{i % 97}" for i in range(n)], "x": [float(i) for i in range(n)]})
+    eq_and_prefix = us.from_arrow(t).filter((us.col("s") == "item-3") | us.col("s").str.starts_with("item-1"))
+    v = features(optimize(eq_and_prefix.plan)).values["point"]
+    assert v["string_row"] == pytest.approx(2 * n)  # two string operations on every row read
+    lengths = us.from_arrow(t).select(us.col("s").str.len().alias("n"), (us.col("x") > 3).alias("big"))
+    assert features(optimize(lengths.plan)).values["point"]["string_row"] == pytest.approx(n)  # not x > 3
+    path = os.path.join(str(tmp_path), "s.parquet")
+    pq.write_table(t, path)
+    pushed = us.read_parquet(path).filter(us.col("s") == "item-3").select("x")
+    plan = optimize(pushed.plan)
+    assert features(plan).values["point"]["string_row"] == pytest.approx(n)  # a filter pushed into the scan
+    numeric = us.from_arrow(t).filter(us.col("x") > 10.0)
+    assert features(optimize(numeric.plan)).values["point"]["string_row"] == 0

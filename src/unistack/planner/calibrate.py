@@ -236,6 +236,9 @@ def workloads(ds: Dataset) -> dict[str, Callable[[], Any]]:
         "window_ordered": lambda: fact().select("k_large", "x")
         .with_columns(us.row_number().over("k_large", order_by="x").alias("rn"))
         .filter(us.col("rn") == 1).select(us.col("x").sum()),
+        "string_filter": lambda: fact().filter(us.col("s") == "item-00042").select(us.col("x").sum()),
+        "string_fn": lambda: fact().filter(us.col("s").str.starts_with("item-001"))
+        .select(us.col("s").str.len().sum(), us.col("x").sum()),
         "decimal": lambda: us.read_parquet(ds.decimal_parquet).group_by("k_small")
         .agg(us.col("price").sum(), (us.col("price") * (1 - us.col("disc"))).sum().alias("net"),
              us.col("disc").mean()),
@@ -419,8 +422,8 @@ def fit_profile(runs: dict[str, list[dict[str, Any]]], base: Profile, source: st
 # Per-row and per-byte terms: no engine is assumed to process a row more cheaply than the cheapest engine
 # measured (an engine calibrated on small data only has near-zero per-row terms otherwise).
 FLOORED = ("scan_row", "scan_byte", "text_byte", "arrow_in_byte", "expr_row", "agg_row", "agg_group", "join_row",
-           "join_out", "sort_row", "distinct_row", "window_row", "window_sort_row", "decimal_row", "udf_row",
-           "out_byte")
+           "join_out", "sort_row", "distinct_row", "window_row", "window_sort_row", "decimal_row", "string_row",
+           "udf_row", "out_byte")
 
 
 def apply_floors(engines: dict[str, EngineProfile], min_runs: int = 50) -> None:

@@ -33,7 +33,8 @@ from unistack.planner.cardinality import Estimates, estimate
 from unistack.planner.profile import COMPONENT, FEATURES, EngineProfile
 
 PARALLEL = frozenset({"scan_row", "scan_byte", "text_byte", "expr_row", "agg_row", "agg_group", "join_row",
-                      "join_out", "sort_row", "distinct_row", "window_row", "window_sort_row", "decimal_row"})
+                      "join_out", "sort_row", "distinct_row", "window_row", "window_sort_row", "decimal_row",
+                      "string_row"})
 PYTHON = frozenset({"udf_row", "udf_cpu"})
 SCENARIOS = ("low", "point", "high")
 
@@ -123,6 +124,23 @@ def _decimal_ops(e: ex.ExprNode) -> int:
                or (isinstance(node, ex.Agg) and decimal(node.operand)))
 
 
+_COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
+
+
+def _string_ops(e: ex.ExprNode) -> int:
+    """String operations in an expression: comparisons of strings and string functions (``str_*``)."""
+    import pyarrow as pa
+
+    def text(node: ex.ExprNode | None) -> bool:
+        t = None if node is None else node.dtype
+        return t is not None and (pa.types.is_string(t) or pa.types.is_large_string(t)
+                                  or pa.types.is_string_view(t))
+
+    return sum(1 for node in e.walk()
+               if (isinstance(node, ex.BinaryOp) and node.op in _COMPARISONS and (text(node.left) or text(node.right)))
+               or (isinstance(node, ex.Call) and node.name.startswith("str_")))
+
+
 def _ordered_windows(e: ex.ExprNode) -> int:
     """Windows with an order (``row_number().over(..., order_by=...)``): each sorts its input."""
     return sum(1 for node in e.walk() if isinstance(node, ex.Over) and node.order_by)
@@ -164,15 +182,18 @@ def features(plan: pn.PlanNode, est: Estimates | None = None) -> PlanFeatures:
         windows = 0
         ordered = 0
         decimal = 0
+        strings = 0
         per_row = 0.0
         match node:
             case pn.Filter(predicate=pred):
                 weight = max(1, _complexity(pred))
                 decimal = _decimal_ops(pred)
+                strings = _string_ops(pred)
             case pn.Project(exprs=exprs):
                 plain = 0
                 for e in exprs:
                     decimal += _decimal_ops(e)
+                    strings += _string_ops(e)
                     if ex.has_window(e):
                         windows += 1
                         ordered += _ordered_windows(e)
@@ -182,6 +203,7 @@ def features(plan: pn.PlanNode, est: Estimates | None = None) -> PlanFeatures:
             case pn.Aggregate(aggs=aggs):
                 weight = max(1.0, 0.5 * len(aggs))
                 decimal = sum(_decimal_ops(a) for a in aggs)
+                strings = sum(_string_ops(a) for a in aggs)
             case pn.Sort(keys=keys):
                 weight = max(1, len(keys))
             case pn.MapBatches():
@@ -193,6 +215,8 @@ def features(plan: pn.PlanNode, est: Estimates | None = None) -> PlanFeatures:
             rows_in = [float(getattr(est[k].rows, s)) for k in kids]
             if decimal:
                 v["decimal_row"] += rows_in[0] * decimal
+            if strings:
+                v["string_row"] += rows_in[0] * strings
             match node:
                 case pn.Scan(source=src):
                     _scan_features(node, src, s, v, arrow[s], rows_out)
@@ -262,6 +286,7 @@ def _scan_features(node: pn.Scan, src: pn.Source, s: str, v: dict[str, float], a
         v["arrow_in_byte"] += rows_read * read_width
     for f in node.filters:
         v["expr_row"] += rows_read * max(1, _complexity(f))
+        v["string_row"] += rows_read * _string_ops(f)
 
 
 # -- engines -----------------------------------------------------------------------------------------------

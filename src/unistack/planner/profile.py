@@ -47,6 +47,7 @@ FEATURES: tuple[str, ...] = (
     "window_row",  # rows through window functions / parallelism
     "window_sort_row",  # rows x log2(rows) sorted by ordered windows (row_number, rank, ... over order_by) / par.
     "decimal_row",  # rows x decimal operations (arithmetic on and aggregates of decimals) / parallelism
+    "string_row",  # rows x string operations (comparisons of strings, string functions) / parallelism
     "udf_row",  # rows through Python batch functions / Python parallelism
     "udf_cpu",  # estimated CPU seconds of Python batch functions / Python parallelism
     "udf_job",  # Python batch functions in the plan (an engine may start Python workers for each)
