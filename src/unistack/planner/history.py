@@ -270,6 +270,7 @@ class _Observed:
 
 
 _observed = _Observed()
+_obs_lock = threading.Lock()  # the reader's own lock: planning never waits for the history thread's writes
 
 
 def observed_runs(key: str, engine: str, warm: bool, path: str | None = None) -> list[float]:
@@ -286,7 +287,7 @@ def observed_runs(key: str, engine: str, warm: bool, path: str | None = None) ->
     ([0.25, 0.35], [])
     """
     path = path or observed_path()
-    with _lock:
+    with _obs_lock:
         _observed.refresh(path)
         return list(_observed.runs.get(key, {}).get((engine, bool(warm)), ()))
 
@@ -294,7 +295,7 @@ def observed_runs(key: str, engine: str, warm: bool, path: str | None = None) ->
 def observed_for(key: str, path: str | None = None) -> dict[tuple[str, bool], list[float]]:
     """Every engine's observed runs of plan ``key``: ``{(engine, warm): seconds}`` (one look at the file)."""
     path = path or observed_path()
-    with _lock:
+    with _obs_lock:
         _observed.refresh(path)
         return {k: list(r) for k, r in _observed.runs.get(key, {}).items()}
 
