@@ -193,3 +193,19 @@ def test_string_operations_are_counted_in_filters_scans_and_projections(tmp_path
     assert features(plan).values["point"]["string_row"] == pytest.approx(n)  # a filter pushed into the scan
     numeric = us.from_arrow(t).filter(us.col("x") > 10.0)
     assert features(optimize(numeric.plan)).values["point"]["string_row"] == 0
+
+
+def test_in_memory_string_columns_are_counted_apart_and_not_moved_again_when_resident() -> None:
+    n = 1000
+    t = pa.table({"s": pa.array([f"v{i}" for i in range(n)]).cast(pa.string_view()), "x": [1.0] * n})
+    pf = features(optimize(us.from_arrow(t).select(us.col("s").max(), us.col("x").sum()).plan))
+    v = pf.values["point"]
+    assert 0 < v["arrow_string_byte"] < v["arrow_in_byte"]
+    assert v["arrow_in_byte"] - v["arrow_string_byte"] == pytest.approx(8 * n)  # the float column
+    numbers = features(optimize(us.from_arrow(t).select(us.col("x").sum()).plan)).values["point"]
+    assert numbers["arrow_string_byte"] == 0 and numbers["arrow_in_byte"] == pytest.approx(8 * n)
+    prof = EngineProfile(make_coef(job=0.001, arrow_in_byte=1e-9, arrow_string_byte=1e-8), parallelism=2)
+    key = next(iter(pf.arrow_inputs["point"]))
+    moved = scaled(pf.values["point"], _ctx(prof), pf.arrow_inputs["point"])
+    held = scaled(pf.values["point"], _ctx(prof, resident=frozenset({key})), pf.arrow_inputs["point"])
+    assert moved["arrow_string_byte"] > 0 and held["arrow_string_byte"] == 0 and held["arrow_in_byte"] == 0

@@ -211,6 +211,8 @@ def workloads(ds: Dataset) -> dict[str, Callable[[], Any]]:
 
     busy = _busy_udf(20)
     busy = udf_cost(_measure_udf_cost(busy))(busy)
+    # in-memory strings as Arrow string views (what Parquet readers now return)
+    views = ds.table.select(["s", "x"]).set_column(0, "s", ds.table.column("s").cast(pa.string_view()))
     heavy = _busy_udf(60)
     heavy = udf_cost(_measure_udf_cost(heavy))(heavy)
     cheap = udf_cost(0.0)(_busy_udf(0))
@@ -236,6 +238,7 @@ def workloads(ds: Dataset) -> dict[str, Callable[[], Any]]:
         "window_ordered": lambda: fact().select("k_large", "x")
         .with_columns(us.row_number().over("k_large", order_by="x").alias("rn"))
         .filter(us.col("rn") == 1).select(us.col("x").sum()),
+        "arrow_strings": lambda: us.from_arrow(views).select(us.col("s").max(), us.col("x").sum()),
         "string_filter": lambda: fact().filter(us.col("s") == "item-00042").select(us.col("x").sum()),
         "string_fn": lambda: fact().filter(us.col("s").str.starts_with("item-001"))
         .select(us.col("s").str.len().sum(), us.col("x").sum()),
@@ -421,9 +424,9 @@ def fit_profile(runs: dict[str, list[dict[str, Any]]], base: Profile, source: st
 
 # Per-row and per-byte terms: no engine is assumed to process a row more cheaply than the cheapest engine
 # measured (an engine calibrated on small data only has near-zero per-row terms otherwise).
-FLOORED = ("scan_row", "scan_byte", "text_byte", "arrow_in_byte", "expr_row", "agg_row", "agg_group", "join_row",
-           "join_out", "sort_row", "distinct_row", "window_row", "window_sort_row", "decimal_row", "string_row",
-           "udf_row", "out_byte")
+FLOORED = ("scan_row", "scan_byte", "text_byte", "arrow_in_byte", "arrow_string_byte", "expr_row", "agg_row",
+           "agg_group", "join_row", "join_out", "sort_row", "distinct_row", "window_row", "window_sort_row",
+           "decimal_row", "string_row", "udf_row", "out_byte")
 
 
 def apply_floors(engines: dict[str, EngineProfile], min_runs: int = 50) -> None:

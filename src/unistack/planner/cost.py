@@ -261,6 +261,13 @@ def features(plan: pn.PlanNode, est: Estimates | None = None) -> PlanFeatures:
     return PlanFeatures(values, arrow, peak, unbounded, tuple(udf_sources), est, count)
 
 
+def _is_text(t: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+                or pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t))
+
+
 def _scan_features(node: pn.Scan, src: pn.Source, s: str, v: dict[str, float], arrow: dict[str, float],
                    rows_out: float) -> None:
     from unistack.planner import stats as st
@@ -284,6 +291,9 @@ def _scan_features(node: pn.Scan, src: pn.Source, s: str, v: dict[str, float], a
         key = getattr(src, "key", str(id(src)))
         arrow[key] = arrow.get(key, 0.0) + rows_read * read_width
         v["arrow_in_byte"] += rows_read * read_width
+        text = sum(stats.column_width(f.name, f.type) for f in cols if _is_text(f.type))
+        if text:
+            v["arrow_string_byte"] += rows_read * text
     for f in node.filters:
         v["expr_row"] += rows_read * max(1, _complexity(f))
         v["string_row"] += rows_read * _string_ops(f)
@@ -356,8 +366,10 @@ def scaled(raw: dict[str, float], ctx: EngineContext, arrow_inputs: dict[str, fl
         out[f] = x
     out["startup"] = 0.0 if ctx.warm else 1.0
     if arrow_inputs and ctx.resident:
-        out["arrow_in_byte"] = max(0.0, out["arrow_in_byte"] - sum(
-            b for k, b in arrow_inputs.items() if k in ctx.resident))
+        before = out["arrow_in_byte"]
+        out["arrow_in_byte"] = max(0.0, before - sum(b for k, b in arrow_inputs.items() if k in ctx.resident))
+        if before > 0:
+            out["arrow_string_byte"] *= out["arrow_in_byte"] / before
     need = peak * ctx.profile.memory_factor
     if ctx.memory_bytes and ctx.profile.spills and need > ctx.memory_bytes:
         out["spill_byte"] = need - ctx.memory_bytes

@@ -37,6 +37,7 @@ FEATURES: tuple[str, ...] = (
     "scan_byte",  # uncompressed bytes read from Parquet / parallelism
     "text_byte",  # CSV/JSON bytes parsed / parallelism
     "arrow_in_byte",  # bytes of in-memory Arrow input moved into the engine
+    "arrow_string_byte",  # of which bytes of string and binary columns (some engines convert them value by value)
     "expr_row",  # rows x expressions evaluated by filters and projections / parallelism
     "agg_row",  # rows into aggregations / parallelism
     "agg_group",  # groups out of aggregations / parallelism
@@ -57,7 +58,7 @@ FEATURES: tuple[str, ...] = (
 
 # Which component of the prediction each feature belongs to (explain shows the split).
 COMPONENT: dict[str, str] = {f: "compute" for f in FEATURES} | {
-    "startup": "start", "arrow_in_byte": "transfer", "out_byte": "transfer",
+    "startup": "start", "arrow_in_byte": "transfer", "arrow_string_byte": "transfer", "out_byte": "transfer",
 }
 
 
