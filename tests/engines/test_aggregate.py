@@ -66,6 +66,16 @@ def test_count_rows_twice_in_one_aggregation(check):
     check(out, {"k": [1, None, 2], "j": [0, 0, None], "a": [2, 1, 1], "u": [2, 0, 0], "b": [2, 1, 1]})
 
 
+def test_negative_zero_key_is_zero(check):
+    # found by a 5,000-plan conformance run on Dask (shrunk): -0.0 and 0.0 made two groups (pandas and Arrow
+    # tell them apart); they are equal as keys, as in comparisons (S-NAN-EQ)
+    df = us.from_dict({"k": [-0.0, 0.0, -0.0, 1.0, None], "v": [1, 2, 3, 4, 5]})
+    check(df.group_by("k").agg(n=us.count(), s=us.col("v").sum()), {"k": [0.0, 1.0, None], "n": [3, 1, 1],
+                                                                     "s": [6, 4, 5]})
+    check(df.select(u=us.col("k").n_unique()), {"u": [2]})
+    check(df.select("v", n=us.count().over("k")), {"v": [1, 2, 3, 4, 5], "n": [3, 3, 3, 1, 1]})
+
+
 def test_nan_keys_form_one_group(check):
     # S-NAN-EQ
     df = us.from_dict({"k": [NAN, 1.0, NAN, None, 1.0], "v": [1, 2, 3, 4, 5]})

@@ -22,6 +22,11 @@ def test_distinct_of_a_union_whose_inputs_differ_in_nulls(check):
     check(us.concat([df, df.filter(us.col("b"))]).distinct(), {"i": [1, None, 3], "b": [True, None, False]})
 
 
+def test_distinct_negative_zero_is_zero(check):
+    # S-NAN-EQ: -0.0 and 0.0 are one value (Dask kept both)
+    check(us.from_dict({"a": [-0.0, 0.0, None, -0.0]}).distinct(), {"a": [0.0, None]})
+
+
 def test_distinct_subset_keeps_one_row_per_value(engine):
     # S-DISTINCT: which row of each subset value is kept is arbitrary
     df = us.from_dict({"k": [1, 1, 2, None, None], "v": ["a", "b", "c", "d", "e"]})

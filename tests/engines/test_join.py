@@ -87,6 +87,13 @@ def test_outer_joins_on_bool_keys_across_partitions(check):
     check(a.join(b, on="k", how="right").select("x", "y"), {"x": [10, 40, 40, 30, 30], "y": [0, 0, 0, 1, 1]})
 
 
+def test_negative_zero_join_key_matches_zero(check):
+    # S-NAN-EQ: -0.0 and 0.0 are one key (Dask's outer joins told them apart)
+    left = us.from_dict({"k": [-0.0, 0.0, None], "a": [1, 2, 3]})
+    right = us.from_dict({"k": [0.0], "b": [9]})
+    check(left.join(right, on="k", how="left"), {"k": [-0.0, 0.0, None], "a": [1, 2, 3], "b": [9, 9, None]})
+
+
 def test_join_nan_keys_match(check):
     # S-NAN-EQ: NaN equals NaN in joins (null still never matches)
     left = us.from_dict({"k": [NAN, 1.0, None], "a": [1, 2, 3]})

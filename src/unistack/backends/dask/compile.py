@@ -473,10 +473,20 @@ def _fill_value(dtype: pa.DataType) -> pa.Scalar:
     return pa.scalar(0, pa.int64()).cast(dtype)
 
 
+def _plus_zero(dtype: pa.DataType) -> Callable[[Any], Any]:
+    """``x + 0.0``: turns -0.0 into 0.0 and keeps every other float (NaN and infinities too), since pandas
+    and Arrow tell the two zeros apart when they group, deduplicate or merge, and SQL does not."""
+    zero = pa.scalar(0.0, dtype)
+    return lambda x: pc.add(x, zero)
+
+
 def _key_value(dtype: pa.DataType) -> tuple[pa.DataType, Callable[[Any], Any]]:
     if t.is_null(dtype):
         return pa.int8(), lambda x: pa.scalar(0, pa.int8())
     fill = _fill_value(dtype)
+    if pa.types.is_floating(dtype):
+        plus_zero = _plus_zero(dtype)
+        return dtype, lambda x: plus_zero(pc.fill_null(x, fill))
     return dtype, lambda x: pc.fill_null(x, fill)
 
 
@@ -488,7 +498,8 @@ def encode_keys(keys: Sequence[tuple[PExpr, pa.DataType]], prefix: str,
     cols: dict[str, PExpr] = {}
     for i, (value, dtype) in enumerate(keys):
         if i < len(never_null) and never_null[i]:
-            cols[f"{prefix}v{i}"] = value
+            cols[f"{prefix}v{i}"] = (ew("key", _plus_zero(dtype), [value], dtype) if pa.types.is_floating(dtype)
+                                     else value)
             continue
         vtype, fill = _key_value(dtype)
         cols[f"{prefix}v{i}"] = ew("key", fill, [value], vtype)
@@ -533,7 +544,7 @@ def _plan_agg(j: int, node: ex.Agg, df: dd.DataFrame, inputs: dict[str, PExpr], 
         inputs[name] = x
         return _AggPlan({f"{name}_c": (name, "count")}, lambda r: pc.cast(pc.fill_null(r[f"{name}_c"], 0), pa.int64()))
     if func == "n_unique":
-        inputs[name] = x
+        inputs[name] = ew("key", _plus_zero(in_type), [x], in_type) if pa.types.is_floating(in_type) else x
         return _AggPlan({}, lambda r: pc.cast(pc.fill_null(r[f"{name}_nu"], 0), pa.int64()))
     if func in ("first", "last"):
         inputs[name] = x

@@ -85,6 +85,14 @@ def test_count_rows_twice_in_one_aggregation(us_check):
     us_check(out, {"k": [1, None, 2], "j": [0, 0, None], "a": [2, 1, 1], "u": [2, 0, 0], "b": [2, 1, 1]})
 
 
+@sem("S-NAN-EQ", "S-AGG-STD")
+def test_negative_zero_key_is_zero(us_check):
+    # found by a 5,000-plan conformance run on Dask (shrunk): -0.0 and 0.0 made two groups
+    df = us.from_dict({"f": [-0.0, 0.0, -0.0, 33.0, None]})
+    us_check(df.group_by("f").agg(c0=us.col("f").std(), n=us.count()),
+             {"f": [0.0, 33.0, None], "c0": [0.0, None, None], "n": [3, 1, 1]})
+
+
 @sem("S-AGG-NUNIQUE", "S-NAN-EQ")
 def test_n_unique_counts_nan_once(us_check):
     df = us.from_dict({"v": [NAN, NAN, 1.0, None, 1.0]})
