@@ -74,6 +74,8 @@ OPTIONS: dict[str, Option] = {
                "plan with the observed times of plans seen before (same plan, same input versions) instead of "
                "the cost model's prediction, per engine"),
         Option("cache_dir", None, _opt_str, "where profiles, history and environments live"),
+        Option("stream.engines", (), _list,
+               "candidate stream engines for write_stream(engine=None): local, flink, spark (empty: all)"),
         Option("polars.streaming", False, _bool, "run Polars plans on its streaming engine"),
         Option("duckdb.threads", None, _opt_int, "DuckDB worker threads (default: all cores)"),
         Option("duckdb.memory_limit", None, _opt_str, "DuckDB memory limit, e.g. '8GB'"),
@@ -92,6 +94,8 @@ OPTIONS: dict[str, Option] = {
         Option("flink.rest_address", "localhost", str, "Flink REST address for a remote cluster"),
         Option("flink.rest_port", 8081, int, "Flink REST port for a remote cluster"),
         Option("flink.parallelism", 2, int, "Flink default parallelism"),
+        Option("flink.stream_parallelism", 1, int,
+               "parallelism of Flink stream jobs (1: late rows are decided by the input's row order exactly)"),
         Option("flink.timeout", 300.0, float, "seconds before a Flink request is declared hung"),
         Option("flink.jvm_heap", None, _opt_str,
                "maximum heap of the local Flink JVM, e.g. '8g' (default: half the machine's memory, at most 16g; "

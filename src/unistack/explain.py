@@ -165,7 +165,13 @@ def explain(frame: Any, engine: str | None = None, native: bool = True) -> Expla
     from unistack.plan.text import node_text
 
     if not isinstance(frame, LazyFrame):
-        raise UnistackError(f"explain() takes a LazyFrame, got {type(frame).__name__}.")
+        from unistack.stream.frame import StreamFrame
+
+        if isinstance(frame, StreamFrame):  # stream engines are chosen by unistack.stream.route
+            from unistack.stream.explain import explain_stream
+
+            return explain_stream(frame.plan, engine, native=native)  # type: ignore[return-value]
+        raise UnistackError(f"explain() takes a LazyFrame, got {type(frame).__name__} (or a StreamFrame, for streams).")
     optimized = optimize(frame.plan)
     choice = choose(optimized, engine, compare=True)
     native_text = None

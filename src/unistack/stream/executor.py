@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from unistack.backends.polars.compile import agg_expr
-from unistack.errors import InvalidOperationError, UnistackError, UnsupportedOperationError
+from unistack.errors import UnistackError, UnsupportedOperationError
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
 from unistack.stream.frame import StreamPlan, WindowStage
@@ -528,22 +528,18 @@ class StreamingQuery:
         return not self._thread.is_alive()
 
 
-STREAM_ENGINES = ("local", "spark")
-
-
 def start_stream(plan: StreamPlan, target: Any, *, format: str, checkpoint: str | None, trigger: str,
                  engine: str | None) -> Any:
     """Start ``plan`` on a stream engine and return its handle."""
-    name = engine or "local"
-    if name not in STREAM_ENGINES:
-        if name == "flink":
-            raise UnsupportedOperationError(
-                name, "streaming plans",
-                "Streaming on this engine is not available in this build; run it on the local executor "
-                "(engine=None or 'local').")
-        raise InvalidOperationError(f"unknown stream engine {name!r}; stream engines: {', '.join(STREAM_ENGINES)}.")
+    from unistack.stream.route import choose_stream_engine
+
     if trigger != "available_now":
         parse_duration(trigger, "trigger")
+    name = choose_stream_engine(plan, trigger, engine).engine
+    if name == "flink":
+        from unistack.stream.flink import start_flink_stream
+
+        return start_flink_stream(plan, target, checkpoint, trigger, format=format)
     if name == "spark":
         from unistack.backends.registry import is_installed
 

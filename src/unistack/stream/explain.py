@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+from unistack.errors import UnistackError
 from unistack.plan.nodes import Scan
 from unistack.plan.text import expr_text, plan_text
 from unistack.stream.frame import StreamPlan
+from unistack.stream.route import StreamChoice, StreamEstimate, choose_stream_engine
 from unistack.stream.windows import format_duration
 
 
@@ -26,29 +31,77 @@ def stream_plan_text(plan: StreamPlan) -> str:
     return "\n".join(lines)
 
 
-def _spark_line(plan: StreamPlan) -> str:
-    from unistack.backends.registry import is_installed
-    from unistack.stream.sources import RateSource
-
-    if not is_installed("spark"):
-        return "spark    not installed (pip install 'unistack[spark]')"
-    if isinstance(plan.source.source, RateSource):
-        return "spark    cannot run this plan: the rate generator is local only"
-    return ("spark    Structured Streaming: withWatermark + window/session_window, append mode, checkpoint; "
-            "end-of-input flush emulated (engine='spark')")
+def _engine_line(e: StreamEstimate, chosen: str) -> str:
+    mark = "*" if e.engine == chosen else " "
+    if not e.feasible:
+        return f"{mark} {e.engine:<6} not feasible: {e.reason}"
+    predicted = f"{e.predicted_seconds:8.2f}s" if e.predicted_seconds is not None else "       -"
+    start = "warm" if e.warm else f"cold +{e.startup_seconds:.1f}s"
+    return (f"{mark} {e.engine:<6} {predicted}  {e.events_per_second / 1e6:5.2f} M events/s  "
+            f"latency {e.latency_seconds:.2f}s  ({start}, submit {e.submit_seconds:.2f}s)")
 
 
-def explain_stream(plan: StreamPlan, engine: str | None = None) -> str:
-    """Text of the stream plan and the stream engines that can run it (``*`` marks the chosen one).
+@dataclass(frozen=True)
+class StreamExplanation:
+    """The stream plan, every stream engine's estimate, the chosen one, and (optionally) its own plan."""
 
-    The local executor is the default; ``write_stream(engine="spark")`` picks Spark. There is no automatic
-    routing between stream engines.
+    plan_text: str
+    choice: StreamChoice
+    native_text: str | None = None
+
+    @property
+    def engine(self) -> str:
+        return self.choice.engine
+
+    def __str__(self) -> str:
+        c = self.choice
+        lines = [self.plan_text, "== Stream engines =="]
+        rows = f", {c.rows:,} rows" if c.rows is not None else ""
+        lines.append(f"  engine  predicted  throughput  (chosen by {c.criterion}{rows}; * = chosen)")
+        lines += [_engine_line(e, c.engine) for e in c.estimates]
+        feasible = sorted((e for e in c.estimates if e.feasible and e.engine != c.engine),
+                          key=lambda e: (e.predicted_seconds or 0.0) if c.rows is not None else e.latency_seconds)
+        if feasible and c.criterion != "forced":
+            chosen = next(e for e in c.estimates if e.engine == c.engine)
+            runner = feasible[0]
+            if c.rows is not None and chosen.predicted_seconds and runner.predicted_seconds:
+                lines.append(f"runner-up {runner.engine}: {runner.predicted_seconds / chosen.predicted_seconds:.1f}x "
+                             f"the chosen engine's predicted time")
+            else:
+                lines.append(f"runner-up {runner.engine}: latency {runner.latency_seconds:.2f}s vs "
+                             f"{chosen.latency_seconds:.2f}s")
+        lines.append(f"chosen {c.engine}")
+        lines.append("profile: measured stream figures, benchmarks/bench_stream.py (unistack.stream.route)")
+        if self.native_text:
+            lines += [f"== {c.engine} plan ==", self.native_text]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"plan": self.plan_text, "native": self.native_text, **self.choice.to_dict()}
+
+
+def explain_stream(plan: StreamPlan, engine: str | None = None, trigger: str = "1s",
+                   native: bool = False) -> StreamExplanation:
+    """How a stream plan runs: its stages, every stream engine's estimate and the one chosen.
+
+    ``write_stream(engine=None)`` runs the chosen engine (see :mod:`unistack.stream.route`); with
+    ``native=True`` the chosen engine's own plan is added (Flink's ``explain_sql``).
+
+    Examples
+    --------
+    >>> import unistack as us
+    >>> s = us.read_stream(format="rate", rows_per_second=1000, limit=5000).with_event_time("event_time")
+    >>> e = explain_stream(s.window(us.tumble("1s")).agg(n=us.count()).plan, trigger="available_now")
+    >>> e.engine, e.to_dict()["criterion"]
+    ('local', 'predicted time')
     """
-    chosen = engine or "local"
-    lines = [
-        "local    micro-batch executor (Polars), exactly-once file sink with a checkpoint",
-        "flink    not available for streams in this build (see docs/streaming.md)",
-        _spark_line(plan),
-    ]
-    marked = [ln[:6] + "*" + ln[7:] if ln.startswith(chosen + " ") else ln for ln in lines]
-    return stream_plan_text(plan) + "\n== Engines ==\n" + "\n".join(marked) + f"\nchosen {chosen}"
+    choice = choose_stream_engine(plan, trigger, engine)
+    native_text = None
+    if native and choice.engine == "flink":
+        from unistack.stream.flink import explain_flink_stream
+
+        try:
+            native_text = explain_flink_stream(plan)
+        except UnistackError as e:
+            native_text = f"(not available: {e})"
+    return StreamExplanation(stream_plan_text(plan), choice, native_text)

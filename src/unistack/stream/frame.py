@@ -228,11 +228,20 @@ class StreamFrame:
 
         return start_stream(self._plan, target, format=format, checkpoint=checkpoint, trigger=trigger, engine=engine)
 
-    def explain(self) -> str:
-        """The stream plan and the engine that runs it."""
+    def explain(self, engine: str | None = None, trigger: str = "1s", native: bool = False) -> str:
+        """The stream plan, every stream engine's estimate (or why it cannot run the plan), and the engine
+        ``write_stream(engine=engine, trigger=trigger)`` would run it on.
+
+        Examples
+        --------
+        >>> import unistack as us
+        >>> s = us.read_stream(format="rate", rows_per_second=100, limit=1000).with_event_time("event_time")
+        >>> "chosen local" in s.window(us.tumble("1s")).agg(n=us.count()).explain(trigger="available_now")
+        True
+        """
         from unistack.stream.explain import explain_stream
 
-        return explain_stream(self._plan)
+        return str(explain_stream(self._plan, engine, trigger, native))
 
 
 class WindowedStream:

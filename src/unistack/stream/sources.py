@@ -86,6 +86,11 @@ class BatchesSource(StreamSource):
         self._fill(offset + 1)
         return self._iter is None and offset >= len(self._seen)
 
+    def total_rows(self) -> int:
+        """Rows in all batches (reads the whole iterable; batches are kept for the run)."""
+        self._fill(2**62)
+        return sum(t.num_rows for t in self._seen)
+
     def describe(self) -> str:
         return "batches"
 

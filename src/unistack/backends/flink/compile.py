@@ -965,8 +965,9 @@ def _(node: pn.Union, ctx: Context) -> Relation:
     return Relation(" UNION ALL ".join(parts), list(node.schema.names))
 
 
-def compile_plan(plan: pn.PlanNode) -> Compiled:
-    """The Flink SQL for a plan and the inputs it needs.
+def compile_plan(plan: pn.PlanNode, ctx: Context | None = None) -> Compiled:
+    """The Flink SQL for a plan and the inputs it needs (``ctx``: share input names and aliases
+    between several plans that run as one query, e.g. the stages of a stream).
 
     Examples
     --------
@@ -975,7 +976,7 @@ def compile_plan(plan: pn.PlanNode) -> Compiled:
     >>> q.sql.startswith("SELECT `a` FROM")
     True
     """
-    ctx = Context()
+    ctx = Context() if ctx is None else ctx
     rel = compile_node(plan, ctx)
     sql = f"SELECT {rel.columns()} FROM ({rel.sql}) AS {ctx.fresh()}"
     if rel.ordered:

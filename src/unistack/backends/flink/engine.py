@@ -100,6 +100,7 @@ class WorkerClient:
         self.startup_seconds: float | None = None
         self.jvm_tmp: str | None = None
         self.jobs = 0  # queries run by the current worker
+        self.streams: set[str] = set()  # stream jobs running in the current worker
         self.lock = threading.RLock()
         fd, self.log_path = tempfile.mkstemp(prefix="unistack-flink-worker-", suffix=".log")
         os.close(fd)
@@ -155,12 +156,28 @@ class WorkerClient:
         timeout = float(get_option("flink.timeout")) if timeout is None else timeout
         with self.lock:
             if (header.get("op") == "query" and self.settings.get("target", "local") == "local"
-                    and self.jobs >= int(get_option("flink.jobs_per_worker"))):
+                    and not self.streams and self.jobs >= int(get_option("flink.jobs_per_worker"))):
                 self.close()  # bounded JVM memory: see the option flink.jobs_per_worker
             self.start(timeout)
             if header.get("op") == "query":
                 self.jobs += 1
             return self._exchange(header, payloads, timeout, "running the query")
+
+    def open_stream(self, stream_id: str, header: dict[str, Any], payloads: list[bytes]) -> dict[str, Any]:
+        """Submit a stream job (see stream/flink.py); the worker is not recycled while it runs."""
+        with self.lock:
+            self.start(float(get_option("flink.timeout")))
+            self.jobs += 1
+            self.streams.add(stream_id)
+            try:
+                reply, _ = self._exchange(header, payloads, float(get_option("flink.timeout")), "starting the stream")
+            except BaseException:
+                self.streams.discard(stream_id)
+                raise
+            return reply
+
+    def close_stream(self, stream_id: str) -> None:
+        self.streams.discard(stream_id)
 
     def _exchange(self, header: dict[str, Any], payloads: Any, timeout: float, what: str
                   ) -> tuple[dict[str, Any], list[bytes]]:

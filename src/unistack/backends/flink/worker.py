@@ -13,6 +13,10 @@ Requests (a JSON header plus Arrow IPC stream payloads, see protocol.py):
   ``{"name", "kind": "arrow", "columns": [[name, flink type], ...]}`` (its data is the next payload)
   or ``{"name", "kind": "ddl", "ddl"}``. Inputs are temporary views/tables dropped after the query.
   ``execute`` answers with the result as one Arrow IPC stream; ``explain`` with Flink's plan text.
+- ``stream_start``: ``{"id", "inputs", "pre_sql", "event_time", "views", "sql", "conf", "mode"}``
+  submits a streaming query on a streaming TableEnvironment (see :meth:`Worker.stream_start`) and
+  answers at once; ``stream_poll`` ``{"id"}`` answers with the rows collected since the last poll (one
+  Arrow IPC stream) and ``done``; ``stream_cancel`` ``{"id"}`` cancels the job.
 - ``ping``, ``shutdown``.
 
 Lifecycle: the worker exits when its stdin closes or its parent dies (a watchdog thread), and then kills
@@ -102,7 +106,11 @@ def _parse_type(spec: str) -> Any:
 class Worker:
     def __init__(self) -> None:
         self.t_env: Any = None
+        self.s_env: Any = None  # the streaming TableEnvironment, created by the first stream
+        self.s_exec_env: Any = None
+        self.conf: Any = None
         self.started = 0.0
+        self.streams: dict[str, RunningStream] = {}
 
     # -- requests ------------------------------------------------------------------------------------
 
@@ -126,41 +134,136 @@ class Worker:
             conf.set_string("pipeline.jars", ";".join("file://" + j for j in jars))
         for key, value in (header.get("conf") or {}).items():
             conf.set_string(str(key), str(value))
+        self.conf = conf
         settings = EnvironmentSettings.new_instance().in_batch_mode().with_configuration(conf).build()
         self.t_env = TableEnvironment.create(settings)
         self.started = time.perf_counter() - t0
         return {"ok": True, "pyflink": _pyflink_version(), "pyarrow": pyarrow.__version__,
                 "python": sys.version.split()[0], "startup_seconds": self.started}, []
 
+    def _register(self, t_env: Any, inputs: list[dict[str, Any]], payloads: list[bytes],
+                  created: list[tuple[str, str]]) -> None:
+        """Register a request's inputs (Arrow views and DDL tables), noting each in ``created``."""
+        pending = list(payloads)
+        for item in inputs:
+            if item["kind"] == "arrow":
+                table = self._arrow_input(t_env, item["columns"], pending.pop(0))
+                t_env.create_temporary_view(item["name"], table)
+                created.append(("view", item["name"]))
+            else:
+                t_env.execute_sql(item["ddl"])
+                created.append(("table", item["name"]))
+
+    @staticmethod
+    def _drop(t_env: Any, created: list[tuple[str, str]]) -> None:
+        for kind, name in reversed(created):
+            try:
+                if kind == "view":
+                    t_env.drop_temporary_view(name)
+                else:
+                    t_env.drop_temporary_table(name)
+            except Exception:
+                pass
+
     def query(self, header: dict[str, Any], payloads: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
         t_env = self.t_env
-        created = []
+        created: list[tuple[str, str]] = []
         try:
-            pending = list(payloads)
-            for item in header.get("inputs", []):
-                if item["kind"] == "arrow":
-                    table = self._arrow_input(item["columns"], pending.pop(0))
-                    t_env.create_temporary_view(item["name"], table)
-                    created.append(("view", item["name"]))
-                else:
-                    t_env.execute_sql(item["ddl"])
-                    created.append(("table", item["name"]))
+            self._register(t_env, header.get("inputs", []), payloads, created)
             if header.get("mode") == "explain":
                 return {"ok": True, "explain": t_env.explain_sql(header["sql"])}, []
             t0 = time.perf_counter()
             data, rows = self._collect(t_env.sql_query(header["sql"]))
             return {"ok": True, "rows": rows, "flink_seconds": time.perf_counter() - t0}, [data]
         finally:
-            for kind, name in created:
-                try:
-                    if kind == "view":
-                        t_env.drop_temporary_view(name)
-                    else:
-                        t_env.drop_temporary_table(name)
-                except Exception:
-                    pass
+            self._drop(t_env, created)
 
-    def _arrow_input(self, columns: list[list[str]], data: bytes) -> Any:
+    # -- streams ------------------------------------------------------------------------------------------
+
+    def _stream_env(self) -> Any:
+        """The streaming TableEnvironment (one per worker, made on first use).
+
+        ``pipeline.auto-watermark-interval = 0`` makes Flink's watermark assigner emit a new watermark
+        as soon as it rises, i.e. after every row that raises it, instead of on a wall-clock timer: late
+        rows are then decided by the rows before them, never by timing."""
+        if self.s_env is None:
+            from pyflink.common import Configuration
+            from pyflink.datastream import StreamExecutionEnvironment
+            from pyflink.table import EnvironmentSettings, StreamTableEnvironment
+
+            conf = Configuration(self.conf)
+            conf.set_string("pipeline.auto-watermark-interval", "0")
+            env = StreamExecutionEnvironment.get_execution_environment(conf)
+            settings = EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(conf).build()
+            self.s_env = StreamTableEnvironment.create(env, settings)
+            self.s_exec_env = env
+        return self.s_env
+
+    def stream_start(self, header: dict[str, Any], payloads: list[bytes]) -> tuple[dict[str, Any], list[bytes]]:
+        """Register the inputs and views of a stream query, submit it and collect its rows on a thread.
+
+        ``pre_sql`` is the stateless part; with ``event_time`` it goes through a DataStream and back so
+        that a watermark can be declared on it (``__us_rt``: the event time at millisecond precision, null
+        replaced by a time before any watermark; the query itself treats null event times as late).
+        ``views`` are then defined in order and ``sql`` is submitted."""
+        from pyflink.table import Schema
+
+        t_env = self._stream_env()
+        conf = header.get("conf") or {}
+        if "parallelism.default" in conf:  # the DataStream part takes it from the execution environment
+            self.s_exec_env.set_parallelism(int(conf["parallelism.default"]))
+        for key, value in conf.items():
+            t_env.get_config().set(str(key), str(value))
+        created: list[tuple[str, str]] = []
+        try:
+            self._register(t_env, header.get("inputs", []), payloads, created)
+            pre = t_env.sql_query(header["pre_sql"])
+            et = header.get("event_time")
+            if et is not None:
+                schema = pre.get_schema()
+                builder = Schema.new_builder()
+                for name, dtype in zip(schema.get_field_names(), schema.get_field_data_types()):
+                    builder = builder.column(name, dtype)
+                builder = builder.column_by_expression(
+                    "__us_rt", f"COALESCE(CAST({et['column']} AS TIMESTAMP(3)), TIMESTAMP '0001-01-01 00:00:00')")
+                builder = builder.watermark("__us_rt", f"`__us_rt` - INTERVAL '{et['delay_seconds']}' SECOND")
+                pre = t_env.from_data_stream(t_env.to_data_stream(pre), builder.build())
+            t_env.create_temporary_view("__us_pre", pre)
+            created.append(("view", "__us_pre"))
+            for name, sql in header.get("views", []):
+                t_env.create_temporary_view(name, t_env.sql_query(sql))
+                created.append(("view", name))
+            if header.get("mode") == "explain":
+                text = t_env.explain_sql(header["sql"])
+                self._drop(t_env, created)
+                return {"ok": True, "explain": text}, []
+            stream = RunningStream(t_env.sql_query(header["sql"]), lambda: self._drop(t_env, created))
+        except BaseException:
+            self._drop(t_env, created)
+            raise
+        self.streams[header["id"]] = stream
+        return {"ok": True, "job_id": stream.job_id}, []
+
+    def stream_poll(self, header: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """The rows collected since the last poll (Arrow IPC), and whether the job has ended."""
+        stream = self.streams.get(header["id"])
+        if stream is None:
+            return {"ok": False, "error": "UnknownStream", "message": f"no stream {header['id']!r}"}, []
+        data, rows, done, error = stream.take()
+        if done:
+            self.streams.pop(header["id"], None)
+        reply: dict[str, Any] = {"ok": True, "rows": rows, "done": done}
+        if error is not None:
+            reply["failed"] = error
+        return reply, [data]
+
+    def stream_cancel(self, header: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        stream = self.streams.get(header["id"])
+        if stream is not None:
+            stream.cancel()
+        return {"ok": True}, []
+
+    def _arrow_input(self, t_env: Any, columns: list[list[str]], data: bytes) -> Any:
         """A Flink table from an Arrow IPC stream, without pandas in between (the route from_pandas
         takes inside PyFlink, fed directly with Arrow record batches)."""
         import pyarrow as pa
@@ -187,7 +290,7 @@ class Worker:
             data_type = _to_java_data_type(row_type).notNull()
             data_type = data_type.bridgedTo(load_java_class("org.apache.flink.table.data.RowData"))
             desc = jvm.org.apache.flink.table.runtime.arrow.ArrowUtils.createArrowTableSourceDesc(data_type, path)
-            return Table(getattr(self.t_env._j_tenv, "from")(desc), self.t_env)
+            return Table(getattr(t_env._j_tenv, "from")(desc), t_env)
         finally:
             os.unlink(path)
 
@@ -222,6 +325,64 @@ class Worker:
             rows += batch.num_rows
         writer.close()
         return sink.getvalue().to_pybytes(), rows
+
+
+class RunningStream:
+    """A submitted stream query whose rows a thread collects until the job ends or is cancelled."""
+
+    def __init__(self, table: Any, cleanup: Any) -> None:
+        import pyarrow as pa
+        from pyflink.table.types import create_arrow_schema
+
+        schema = table.get_schema()
+        self.arrow_schema = create_arrow_schema(schema.get_field_names(), schema.get_field_data_types())
+        self.rows: list[tuple[Any, ...]] = []
+        self.lock = threading.Lock()
+        self.done = False
+        self.error: dict[str, Any] | None = None
+        self.cancelled = False
+        self._cleanup = cleanup
+        self._pa = pa
+        self.result = table.execute()
+        client = self.result.get_job_client()
+        self.job_id = str(client.get_job_id()) if client is not None else None
+        self.thread = threading.Thread(target=self._run, name="unistack-flink-stream", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            with self.result.collect() as results:
+                for row in results:
+                    with self.lock:
+                        self.rows.append(tuple(row))
+        except Exception as e:
+            if not self.cancelled:
+                self.error = _error(e)
+        finally:
+            try:
+                self._cleanup()
+            finally:
+                self.done = True
+
+    def take(self) -> tuple[bytes, int, bool, dict[str, Any] | None]:
+        pa = self._pa
+        done = self.done  # read before taking the rows: rows added later are taken by the next poll
+        with self.lock:
+            rows, self.rows = self.rows, []
+        columns = list(zip(*rows)) if rows else [() for _ in self.arrow_schema]
+        arrays = [pa.array(list(values), type=f.type) for values, f in zip(columns, self.arrow_schema)]
+        table = pa.Table.from_arrays(arrays, schema=self.arrow_schema)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, self.arrow_schema) as writer:
+            writer.write_table(table)
+        return sink.getvalue().to_pybytes(), len(rows), done, self.error
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        client = self.result.get_job_client()
+        if client is not None and not self.done:
+            with contextlib.suppress(Exception):  # the job may have ended meanwhile
+                client.cancel().result()
 
 
 def _pyflink_version() -> str:
@@ -286,10 +447,16 @@ def _serve(out: Any) -> None:
                 reply, data = {"ok": True, "started": worker.t_env is not None}, []
             elif op == "start":
                 reply, data = worker.start(header)
+            elif worker.t_env is None and op in ("query", "stream_start", "stream_poll", "stream_cancel"):
+                raise RuntimeError("worker not started")
             elif op == "query":
-                if worker.t_env is None:
-                    raise RuntimeError("worker not started")
                 reply, data = worker.query(header, payloads)
+            elif op == "stream_start":
+                reply, data = worker.stream_start(header, payloads)
+            elif op == "stream_poll":
+                reply, data = worker.stream_poll(header)
+            elif op == "stream_cancel":
+                reply, data = worker.stream_cancel(header)
             else:
                 reply, data = {"ok": False, "error": "ProtocolError", "message": f"unknown op {op!r}"}, []
         except Exception as e:
