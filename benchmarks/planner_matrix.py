@@ -5,12 +5,13 @@ For each TPC-H scale factor (one process per size) the script:
 1. runs the *cold* pipeline once per runner (the planner and every engine), each in a fresh child
    process: the run is that process's first job, so an engine's start-up is included and no runner
    profits from another's first execution of the plan;
-2. runs every warm pipeline on every engine (``collect(engine=...)``, median of repeats; each engine's
-   session is started first with an untimed job);
-3. runs every warm pipeline through the planner (``collect()`` with no engine; planning included) twice:
-   first with the cost model alone (``history_correction`` off: runner ``planner_model``), then with the
-   history-based correction (runner ``planner``), which knows the times the forced runs of step 2 (and the
-   model-only runs) observed for the same plan over the same files.
+2. starts every engine's session with an untimed job;
+3. runs every warm pipeline on every engine (``collect(engine=...)``) and through the planner
+   (``collect()`` with no engine; planning included) twice: with the cost model alone (``history_correction``
+   off: runner ``planner_model``) and with the history-based correction (runner ``planner``), which knows
+   the times observed for the same plan over the same files by every earlier run. A warm-up round first,
+   then rounds in which the runners take turns (median of the rounds), so that changes of the machine's
+   load hit every runner alike.
 
 Each size runs with a private cache directory for the query history, the observed plan times and the
 learned costs of Python functions (the engines' capabilities and the profiles are shared with the user
@@ -289,7 +290,7 @@ def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set
     cache = _private_cache(sf)
 
     def emit(rec: dict[str, Any]) -> None:
-        rec.update(sf=sf, time=time.time())
+        rec.update(sf=sf, time=time.time(), load=os.getloadavg()[0])
         with open(RAW, "a") as fh:
             fh.write(json.dumps(rec) + "\n")
         shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.items()
@@ -307,45 +308,61 @@ def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set
                 emit({"pipeline": name, "runner": who, "state": "cold", **r})
     with us.config(cache_dir=cache, engines=",".join(engines)):
         _process_warmup(pipes)
-        # 2. Every engine, warm: its session is started by an untimed first job.
+        # 2. Every engine's session is started by an untimed first job.
         for engine in engines:
-            spent = 0.0
             for name in cold:
                 with contextlib.suppress(Exception):  # the warm runs below report the engine's errors
                     timed(pipes[name][1], engine)
-            for name in warm:
-                if spent > budget:
-                    emit({"pipeline": name, "runner": engine, "state": "warm", "error": RUN_TIMEOUT_NOTE,
-                          "spent": spent})
-                    continue
+        # 3. Per warm pipeline, every runner in turn: each engine forced, then the planner with the model alone
+        #    (history correction off), then the planner with history. A first round warms up (compiles,
+        #    caches); the timed rounds interleave the runners, so a change of the machine's load hits them
+        #    alike. The with-history planner has seen every earlier run of the pipeline (its first round
+        #    included), as it would in use.
+        runners = [*engines, "planner_model", "planner"]
+        spent = dict.fromkeys(engines, 0.0)
+
+        def run(runner: str, name: str) -> dict[str, Any]:
+            if runner in ("planner_model", "planner"):
+                with us.config(history_correction=runner == "planner"):
+                    return timed(pipes[name][1], None)
+            r = timed(pipes[name][1], runner)
+            spent[runner] += r["seconds"]
+            return r
+
+        for name in warm:
+            active = []
+            for r in runners:
+                if r in spent and spent[r] > budget:
+                    emit({"pipeline": name, "runner": r, "state": "warm", "error": RUN_TIMEOUT_NOTE,
+                          "spent": spent[r]})
+                else:
+                    active.append(r)
+            first: dict[str, dict[str, Any]] = {}
+
+            def failed(r: str, e: Exception, name: str = name, active: list[str] = active) -> None:
+                emit({"pipeline": name, "runner": r, "state": "warm", "error": f"{type(e).__name__}: {str(e)[:300]}"})
+                active.remove(r)
+
+            for r in list(active):
                 try:
-                    first = timed(pipes[name][1], engine)  # warm-up (compiles, caches, JIT)
-                    spent += first["seconds"]
-                    times, last = [], first
-                    reps = _repeats(first["seconds"], repeats)
-                    for _ in range(reps):
-                        last = timed(pipes[name][1], engine)
-                        times.append(last["seconds"])
-                        spent += last["seconds"]
-                    emit({"pipeline": name, "runner": engine, "state": "warm", **last,
-                          "seconds": statistics.median(times), "runs": times, "first": first["seconds"]})
+                    first[r] = run(r, name)
                 except Exception as e:
-                    emit({"pipeline": name, "runner": engine, "state": "warm",
-                          "error": f"{type(e).__name__}: {str(e)[:300]}"})
-        # 3. The planner, now that every engine is warm: the model alone, then with the history-based
-        #    correction (which has seen the forced runs above). Both learned the Python functions' cost from
-        #    the forced runs' history, as they would in use.
-        for runner, correction in (("planner_model", False), ("planner", True)):
-            with us.config(history_correction=correction):
-                for name in warm:
-                    first = timed(pipes[name][1], None)
-                    times, last = [], first
-                    reps = _repeats(first["seconds"], repeats)
-                    for _ in range(reps):
-                        last = timed(pipes[name][1], None)
-                        times.append(last["seconds"])
-                    emit({"pipeline": name, "runner": runner, "state": "warm", **last,
-                          "seconds": statistics.median(times), "runs": times, "first": first["seconds"]})
+                    failed(r, e)
+            reps = {r: _repeats(first[r]["seconds"], repeats) for r in active}
+            times: dict[str, list[float]] = {r: [] for r in active}
+            last = dict(first)
+            for i in range(max(reps.values(), default=0)):
+                for r in list(active):
+                    if i < reps[r]:
+                        try:
+                            last[r] = run(r, name)
+                        except Exception as e:
+                            failed(r, e)
+                            continue
+                        times[r].append(last[r]["seconds"])
+            for r in active:
+                emit({"pipeline": name, "runner": r, "state": "warm", **last[r],
+                      "seconds": statistics.median(times[r]), "runs": times[r], "first": first[r]["seconds"]})
         from unistack.planner.history import flush
 
         flush()
@@ -430,6 +447,9 @@ def report(raw: str = RAW, out: str = REPORT) -> str:
                 f"- prediction error of the engine it chose: {_err_stats(pred_chosen[runner])}", ""]
 
     sizes = sorted({c[0] for c in cases}, key=float)
+    loads = {sf: [r["load"] for k, r in latest.items() if k[0] == sf and "load" in r] for sf in sizes}
+    load_text = "; ".join(f"SF {sf}: median {statistics.median(v):.1f} (max {max(v):.1f})"
+                          for sf, v in loads.items() if v)
     lines = [
         "# Planner workload matrix",
         "",
@@ -445,15 +465,20 @@ def report(raw: str = RAW, out: str = REPORT) -> str:
         *summary("planner", "With history-based correction"),
         f"Prediction error of the cost model, every forced engine run: {_err_stats(pred_err)}",
         "",
+        f"Machine load (1-minute load average of the 2 cores, sampled at each record): {load_text or 'n/a'}.",
+        "",
         "## How to read this",
         "",
         "- *Model alone* is `collect()` with the `history_correction` option off: the engine is chosen from the "
         "cost model's predictions. *With history* is `collect()` with it on (the default): where the same "
         "optimized plan over the same input files (same sizes and modification times) ran before on an "
         "engine in the same warm/cold state, the median of its last observed runs replaces the model's "
-        "prediction for that engine. In this matrix the forced runs of every engine (and the model-alone "
-        "runs) precede the with-history runs, so the with-history figures show the choice *learned* from "
-        "those runs, not the model's; a plan never seen before gets the model-alone choice.",
+        "prediction for that engine. In this matrix, per pipeline, a warm-up round of every runner (each "
+        "engine forced, the planner with the model alone, the planner with history) precedes the timed rounds, "
+        "in which the runners take turns; so before its first timed run the with-history planner has observed "
+        "the plan at least once on every engine, and more in every later round. Its figures therefore show "
+        "the choice *learned* from those runs (and the cost of looking them up), not a prediction for an "
+        "unseen plan: a plan never seen before gets the model-alone choice.",
         "- Each size runs in one process with a private history (no runs of other sizes or earlier passes "
         "are known to it). The `cold` row is every runner's first job in its own fresh process (the "
         "planner's there had no history, so both planner columns show the same run).",
