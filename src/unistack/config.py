@@ -94,6 +94,7 @@ OPTIONS: dict[str, Option] = {
         Option("flink.rest_address", "localhost", str, "Flink REST address for a remote cluster"),
         Option("flink.rest_port", 8081, int, "Flink REST port for a remote cluster"),
         Option("flink.parallelism", 2, int, "Flink default parallelism"),
+        Option("flink.jars", (), _list, "extra jars for Flink (e.g. flink-sql-connector-kafka), paths"),
         Option("flink.stream_parallelism", 1, int,
                "parallelism of Flink stream jobs (1: late rows are decided by the input's row order exactly)"),
         Option("flink.timeout", 300.0, float, "seconds before a Flink request is declared hung"),

@@ -47,7 +47,14 @@ from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
 from unistack.stream.frame import StreamPlan, WindowStage
 from unistack.stream.sinks import make_sink
-from unistack.stream.sources import BatchesSource, DirectorySource, RateSource, StreamInput, StreamSource
+from unistack.stream.sources import (
+    BatchesSource,
+    DirectorySource,
+    KafkaSource,
+    RateSource,
+    StreamInput,
+    StreamSource,
+)
 from unistack.stream.windows import parse_duration
 
 ENGINE = "flink"
@@ -96,7 +103,7 @@ def _check_source(src: StreamSource, available_now: bool) -> None:
             "use newline-delimited JSON files, or run the stream on engine='local' or 'spark'.")
     if isinstance(src, RateSource) and src.limit is None:
         raise UnsupportedOperationError(ENGINE, "read_stream(format='rate') without limit", RATE_NEEDS_LIMIT)
-    if not isinstance(src, (BatchesSource, DirectorySource, RateSource)):
+    if not isinstance(src, (BatchesSource, DirectorySource, RateSource, KafkaSource)):
         raise UnsupportedOperationError(ENGINE, f"stream source {src.describe()}")
 
 
@@ -125,6 +132,17 @@ def _source_ddl(name: str, src: StreamSource, schema: pa.Schema, interval_us: in
                 "json.timestamp-format.standard": "ISO-8601"}
         if not available_now:
             opts["source.monitor-interval"] = f"{max(1, interval_us // 1000)} ms"
+        return [f"CREATE TEMPORARY TABLE {quote(name)} ({cols}) WITH ({with_(opts)})"], \
+            f"SELECT {', '.join(quote(f.name) for f in schema)} FROM {quote(name)}"
+    if isinstance(src, KafkaSource):
+        cols = ", ".join(f"{quote(f.name)} {flink_type(canonical(f.type))}" for f in schema)
+        opts = {"connector": "kafka", "topic": src.topic, "properties.bootstrap.servers": src.bootstrap_servers,
+                "properties.group.id": f"unistack-{name}", "format": "json",
+                "json.timestamp-format.standard": "ISO-8601", "json.fail-on-missing-field": "false",
+                "scan.startup.mode": f"{src.starting_offsets}-offset"}
+        if available_now:
+            opts["scan.bounded.mode"] = "latest-offset"
+        opts.update({f"properties.{k}": v for k, v in src.options.items()})
         return [f"CREATE TEMPORARY TABLE {quote(name)} ({cols}) WITH ({with_(opts)})"], \
             f"SELECT {', '.join(quote(f.name) for f in schema)} FROM {quote(name)}"
     assert isinstance(src, RateSource)
@@ -297,7 +315,10 @@ class FlinkStreamingQuery:
         self._late = 0
         self._last_seconds = 0.0
         header, payloads = self.job.header(self.id, conf=self.conf)
-        self.client.open_stream(self.id, header, payloads)
+        try:
+            self.client.open_stream(self.id, header, payloads)
+        except EngineError as e:
+            raise _connector_hint(e) from e
         self._thread = threading.Thread(target=self._run, name="unistack-flink-stream", daemon=True)
         self._thread.start()
 
@@ -382,6 +403,16 @@ class FlinkStreamingQuery:
         return not self._thread.is_alive()
 
 
+def _connector_hint(error: EngineError) -> UnistackError:
+    """Flink's "no factory for 'kafka'" as an error that says which jar to add."""
+    if "Could not find any factory for identifier 'kafka'" in str(error):
+        return UnistackError(
+            "Flink's Kafka connector is not installed (it is not on PyPI): download "
+            "flink-sql-connector-kafka for Flink 2.x and set us.config(flink_jars=['/path/to/the.jar']) "
+            "(or UNISTACK_FLINK_JARS).")
+    return error
+
+
 def explain_flink_stream(plan: StreamPlan) -> str:
     """Flink's plan for the stream query (``explain_sql`` on the streaming TableEnvironment)."""
     from unistack.backends.flink.engine import FlinkEngine
@@ -391,7 +422,10 @@ def explain_flink_stream(plan: StreamPlan) -> str:
     engine = get_engine(ENGINE)
     assert isinstance(engine, FlinkEngine)
     header, payloads = job.header(f"explain-{uuid.uuid4().hex[:6]}", mode="explain")
-    reply, _ = engine.client().request(header, payloads)
+    try:
+        reply, _ = engine.client().request(header, payloads)
+    except EngineError as e:
+        raise _connector_hint(e) from e
     return f"== Flink SQL ==\n{job.sql}\n== Flink plan ==\n{reply['explain']}"
 
 

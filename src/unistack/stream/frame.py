@@ -22,7 +22,14 @@ from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
 from unistack.plan.typecheck import bind
 from unistack.plan.types import canonical_schema, parse_dtype
-from unistack.stream.sources import BatchesSource, DirectorySource, RateSource, StreamInput, StreamSource
+from unistack.stream.sources import (
+    BatchesSource,
+    DirectorySource,
+    KafkaSource,
+    RateSource,
+    StreamInput,
+    StreamSource,
+)
 from unistack.stream.windows import WindowSpec, format_duration, parse_duration
 
 STREAM_AGGREGATES = ("sum", "count", "len", "min", "max", "mean", "std", "var")
@@ -317,8 +324,9 @@ def read_stream(source: str | os.PathLike[str] | Iterable[pa.RecordBatch | pa.Ta
     - ``read_stream(format="rate", rows_per_second=..., num_keys=..., limit=...)``: generated rows
       ``event_time, key, value`` for load tests.
 
-    Kafka is reachable through the Spark and Flink connectors only where their jars are installed; this
-    build does not ship them.
+    - ``read_stream(format="kafka", topic=..., bootstrap_servers=..., schema=..., starting_offsets="earliest")``:
+      a Kafka topic of JSON messages, read by the Spark or Flink stream engine through its Kafka connector,
+      whose jars are not on PyPI (configure ``spark_conf`` / ``flink_jars``; see docs/streaming.md).
 
     Examples
     --------
@@ -333,6 +341,10 @@ def read_stream(source: str | os.PathLike[str] | Iterable[pa.RecordBatch | pa.Ta
     src: StreamSource
     if format == "rate" and source is None:
         src = RateSource(**options)
+    elif format == "kafka" and source is None:
+        if declared is None:
+            raise SchemaError("read_stream(format='kafka') needs schema=... (the fields of the JSON message values).")
+        src = KafkaSource(schema=declared, **options)
     elif isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if declared is None:
@@ -344,7 +356,7 @@ def read_stream(source: str | os.PathLike[str] | Iterable[pa.RecordBatch | pa.Ta
         src = BatchesSource(source, declared, **options)
     else:
         raise InvalidTypeError(
-            "read_stream() takes a directory path, an iterable of Arrow batches, or format='rate'."
+            "read_stream() takes a directory path, an iterable of Arrow batches, format='rate' or format='kafka'."
         )
     inp = StreamInput(src)
     if len(set(canonical_schema(src.schema).names)) != len(src.schema.names):

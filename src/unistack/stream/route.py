@@ -22,7 +22,7 @@ from typing import Any
 
 from unistack.errors import InvalidOperationError, UnistackError
 from unistack.stream.frame import StreamPlan
-from unistack.stream.sources import BatchesSource, DirectorySource, RateSource
+from unistack.stream.sources import KAFKA_UNAVAILABLE, BatchesSource, DirectorySource, KafkaSource, RateSource
 
 STREAM_ENGINE_NAMES = ("local", "flink", "spark")
 
@@ -83,7 +83,7 @@ def _unsupported(plan: StreamPlan, engine: str, trigger: str) -> str:
     """Why ``engine`` cannot run the plan's sources and operators ("" when it can)."""
     src = plan.source.source
     if engine == "local":
-        return ""
+        return KAFKA_UNAVAILABLE if isinstance(src, KafkaSource) else ""
     if engine == "spark":
         from unistack.backends.registry import is_installed
 

@@ -209,6 +209,40 @@ class RateSource(StreamSource):
             f", {self.limit} rows" if self.limit is not None else "")
 
 
+KAFKA_UNAVAILABLE = ("the local executor has no Kafka client; run the stream on engine='spark' (with "
+                     "spark_conf={'spark.jars.packages': 'org.apache.spark:spark-sql-kafka-0-10_2.13:<spark "
+                     "version>'}) or engine='flink' (with flink_jars=['.../flink-sql-connector-kafka-<version>.jar'])")
+
+
+class KafkaSource(StreamSource):
+    """A Kafka topic whose message values are JSON objects with the declared schema.
+
+    Only the Spark and Flink stream engines read it, through their Kafka connectors, which are not on PyPI:
+    Spark needs ``spark.jars.packages`` (``spark_conf``), Flink the ``flink-sql-connector-kafka`` jar
+    (option ``flink.jars``). Without them the query fails with an error saying so.
+    """
+
+    def __init__(self, topic: str, bootstrap_servers: str, schema: pa.Schema, starting_offsets: str = "earliest",
+                 options: dict[str, str] | None = None) -> None:
+        if not topic or not bootstrap_servers:
+            raise InvalidTypeError("read_stream(format='kafka') needs topic=... and bootstrap_servers='host:9092'.")
+        if starting_offsets not in ("earliest", "latest"):
+            raise InvalidTypeError(f"starting_offsets must be 'earliest' or 'latest', got {starting_offsets!r}.")
+        self.topic = topic
+        self.bootstrap_servers = bootstrap_servers
+        self.schema = schema
+        self.starting_offsets = starting_offsets
+        self.options = dict(options or {})
+
+    def initial_offset(self) -> Any:
+        from unistack.errors import UnsupportedOperationError
+
+        raise UnsupportedOperationError("local", "Kafka sources", KAFKA_UNAVAILABLE)
+
+    def describe(self) -> str:
+        return f"kafka topic {self.topic} at {self.bootstrap_servers}"
+
+
 @dataclass(frozen=True, eq=False)
 class StreamInput(Source):
     """The leaf of a stream plan: each micro-batch replaces it with that batch's rows."""

@@ -47,7 +47,7 @@ from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
 from unistack.stream.frame import StreamPlan
 from unistack.stream.sinks import DirectorySink, make_sink
-from unistack.stream.sources import BatchesSource, DirectorySource, RateSource, StreamInput
+from unistack.stream.sources import BatchesSource, DirectorySource, KafkaSource, RateSource, StreamInput
 from unistack.stream.windows import parse_duration
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def _check_supported(plan: StreamPlan) -> None:
             "Spark's rate source stamps rows with processing time and has no row limit, so it cannot give "
             "unistack's deterministic, bounded event times; use read_stream(batches) or a directory, or run "
             "the rate generator on engine='local'.")
-    if not isinstance(src, (BatchesSource, DirectorySource)):
+    if not isinstance(src, (BatchesSource, DirectorySource, KafkaSource)):
         raise UnsupportedOperationError("spark", f"stream source {src.describe()}")
 
 
@@ -146,6 +146,8 @@ class SparkStreamingQuery:
 
         src = self.plan.source.source
         schema = self.plan.source.schema
+        if isinstance(src, KafkaSource):
+            return self._kafka_frame(src, schema), False
         reader = self.spark.readStream.schema(spark_schema(schema))
         if isinstance(src, DirectorySource):
             if src.max_files:
@@ -175,6 +177,28 @@ class SparkStreamingQuery:
                 os.utime(path, ns=(base_ns + i * 10_000_000, base_ns + i * 10_000_000))
         df = reader.option("maxFilesPerTrigger", 1).parquet(directory)
         return normalise(df, schema), True
+
+    def _kafka_frame(self, src: KafkaSource, schema: pa.Schema) -> DataFrame:
+        """Spark's Kafka source, message values parsed as JSON objects of the declared schema."""
+        import pyspark.sql.functions as F
+
+        from unistack.backends.spark.compile import normalise, spark_schema
+
+        reader = (self.spark.readStream.format("kafka").option("kafka.bootstrap.servers", src.bootstrap_servers)
+                  .option("subscribe", src.topic).option("startingOffsets", src.starting_offsets))
+        for key, value in src.options.items():
+            reader = reader.option(f"kafka.{key}", value)
+        try:
+            raw = reader.load()
+        except Exception as e:
+            if "Failed to find data source: kafka" in str(e):
+                raise UnistackError(
+                    "Spark's Kafka connector is not installed (it is not on PyPI): set us.config(spark_conf="
+                    "{'spark.jars.packages': 'org.apache.spark:spark-sql-kafka-0-10_2.13:<your Spark version>'}) "
+                    "on a machine that can download it, or put the jar in spark.jars.") from e
+            raise
+        parsed = raw.select(F.from_json(F.col("value").cast("string"), spark_schema(schema)).alias("__us_v"))
+        return normalise(parsed.select("__us_v.*"), schema)
 
     def _sentinel_frame(self, schema: pa.Schema) -> DataFrame:
         from unistack.backends.spark.compile import normalise, spark_schema

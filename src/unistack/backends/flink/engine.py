@@ -302,6 +302,7 @@ class FlinkEngine:
             "target": str(get_option("flink.target")),
             "rest_address": str(get_option("flink.rest_address")),
             "rest_port": int(get_option("flink.rest_port")),
+            "jars": [os.path.abspath(p) for p in get_option("flink.jars")],
         }
 
     def client(self) -> WorkerClient:

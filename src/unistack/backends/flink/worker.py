@@ -131,6 +131,10 @@ class Worker:
             conf.set_string("execution.target", "remote")
             conf.set_string("rest.address", str(header["rest_address"]))
             conf.set_string("rest.port", str(header["rest_port"]))
+        else:
+            jars = []
+        jars += list(header.get("jars") or [])  # e.g. connectors the user added (option flink.jars)
+        if jars:
             conf.set_string("pipeline.jars", ";".join("file://" + j for j in jars))
         for key, value in (header.get("conf") or {}).items():
             conf.set_string(str(key), str(value))
