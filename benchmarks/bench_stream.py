@@ -65,6 +65,21 @@ def throughput(events: int, keys: int, batch_rows: int, engine: str = "local") -
     return events / elapsed, elapsed
 
 
+def write_file(table: pa.Table, path: str, fmt: str) -> None:
+    """One input file of the latency run: Parquet, or JSON lines with ISO-8601 UTC times."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+        return
+    import json
+
+    with open(path, "w") as fh:
+        for row in table.to_pylist():
+            row["event_time"] = row["event_time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            fh.write(json.dumps(row) + "\n")
+
+
 def latency(rate: float, seconds: float, keys: int, engine: str = "local") -> tuple[float, float, int]:
     start_us = int(time.time() * 1e6)
     lat: list[float] = []
@@ -74,7 +89,7 @@ def latency(rate: float, seconds: float, keys: int, engine: str = "local") -> tu
         for end in set(table.column("window_end").to_pylist()):
             lat.append(now - end.timestamp())
 
-    if engine in ("local", "flink"):
+    if engine == "local":
         frame = us.read_stream(format="rate", rows_per_second=rate, num_keys=keys, limit=int(rate * seconds),
                                start=start_us)
         counts = frame.with_event_time("event_time", watermark="0s").window(us.tumble("1s")).group_by("key").agg(
@@ -83,12 +98,12 @@ def latency(rate: float, seconds: float, keys: int, engine: str = "local") -> tu
         q.await_termination(seconds + 60)
         lat = lat[:-1] or lat  # the last window is flushed at the end of input, not by the watermark
     else:
-        import pyarrow.parquet as pq
-
+        # Spark reads Parquet files; Flink's pip distribution reads JSON lines only.
+        fmt = "json" if engine == "flink" else "parquet"
         directory = tempfile.mkdtemp(prefix="bench-stream-")
         schema = pa.schema({"event_time": pa.timestamp("us", "UTC"), "key": pa.int64(), "value": pa.int64()})
-        pq.write_table(schema.empty_table(), os.path.join(directory, "f-000000.parquet"))
-        frame = us.read_stream(directory, format="parquet", schema=schema)
+        write_file(schema.empty_table(), os.path.join(directory, f"f-000000.{fmt}"), fmt)
+        frame = us.read_stream(directory, format=fmt, schema=schema)
         counts = frame.with_event_time("event_time", watermark="0s").window(us.tumble("1s")).group_by("key").agg(
             n=us.count())
         q = counts.write_stream(sink, trigger="100ms", engine=engine)
@@ -105,8 +120,8 @@ def latency(rate: float, seconds: float, keys: int, engine: str = "local") -> tu
                                   "value": pa.array(range(n, n + rows), pa.int64())})
                 i, n = i + 1, n + rows
                 tmp = os.path.join(directory, f".f-{i:06d}.tmp")
-                pq.write_table(table, tmp)
-                os.replace(tmp, os.path.join(directory, f"f-{i:06d}.parquet"))
+                write_file(table, tmp, fmt)
+                os.replace(tmp, os.path.join(directory, f"f-{i:06d}.{fmt}"))
                 time.sleep(0.1)
 
         producer = threading.Thread(target=produce, daemon=True)
@@ -156,10 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         "moment its result reaches the sink; the watermark delay is 0 s.",
         *([] if args.engine != "flink" else [
             "",
-            "Flink: the rows are generated inside Flink (datagen with a sequence column, event time and key "
-            "computed from it as the local generator does); throughput includes submitting the job (the "
-            "worker and its JVM are started first, outside the timing); latency includes the 100 ms poll "
-            "that brings results back from the worker."]),
+            "Flink: the throughput rows are generated inside Flink (datagen with a sequence column, event time "
+            "and key computed from it as the local generator does); throughput includes submitting the job (the "
+            "worker and its JVM are started first, outside the timing). The latency input is a directory fed "
+            "with one JSON-lines file every 100 ms (event time = wall time when written), watched by Flink "
+            "every 100 ms; results come back from the worker by a 100 ms poll."]),
         *([] if args.engine != "spark" else [
             "",
             "Spark: throughput includes starting the Spark session, writing the batches as Parquet files and the "

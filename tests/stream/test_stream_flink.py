@@ -117,3 +117,16 @@ def test_event_time_with_a_time_zone() -> None:
     assert flink == rows_of(frame, "local")
     assert [(r["window_start"], r["total"]) for r in flink] == [
         (dt.datetime(2026, 1, 1, tzinfo=utc), 3), (dt.datetime(2026, 1, 1, 0, 0, 10, tzinfo=utc), 3)]
+
+
+def test_json_times_with_a_zone_are_read_as_instants(tmp_path: os.PathLike[str]) -> None:
+    directory = os.path.join(tmp_path, "zoned")
+    os.makedirs(directory)
+    with open(os.path.join(directory, "part-0.json"), "w") as fh:
+        fh.write('{"ts": "2026-01-01T00:00:01.5Z", "v": 1}\n{"ts": "2026-01-01T00:00:12Z", "v": 2}\n')
+    schema = pa.schema({"ts": pa.timestamp("us", "UTC"), "v": pa.int64()})
+    frame = us.read_stream(directory, format="json", schema=schema).with_event_time("ts").window(
+        us.tumble("10s")).agg(total=us.col("v").sum())
+    flink = rows_of(frame, "flink")
+    assert flink == rows_of(frame, "local")
+    assert [r["total"] for r in flink] == [1, 2]

@@ -126,16 +126,21 @@ def _source_ddl(name: str, src: StreamSource, schema: pa.Schema, interval_us: in
     def with_(opts: dict[str, str]) -> str:
         return ", ".join(f"{string_literal(k)} = {string_literal(v)}" for k, v in opts.items())
 
+    # JSON text of a zoned timestamp ends in "Z" (or an offset): Flink parses that as TIMESTAMP_LTZ only;
+    # the session zone is UTC, so the cast gives the UTC wall time unistack holds.
+    zoned = {f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.tz is not None}
+    cols = ", ".join(f"{quote(f.name)} " + (flink_type(canonical(f.type)).replace("TIMESTAMP", "TIMESTAMP_LTZ")
+                                            if f.name in zoned else flink_type(canonical(f.type))) for f in schema)
+    select = "SELECT " + ", ".join(
+        f"CAST({quote(f.name)} AS {flink_type(canonical(f.type))}) AS {quote(f.name)}" if f.name in zoned
+        else quote(f.name) for f in schema) + f" FROM {quote(name)}"
     if isinstance(src, DirectorySource):
-        cols = ", ".join(f"{quote(f.name)} {flink_type(canonical(f.type))}" for f in schema)
         opts = {"connector": "filesystem", "path": src.path, "format": "json", "json.fail-on-missing-field": "false",
                 "json.timestamp-format.standard": "ISO-8601"}
         if not available_now:
             opts["source.monitor-interval"] = f"{max(1, interval_us // 1000)} ms"
-        return [f"CREATE TEMPORARY TABLE {quote(name)} ({cols}) WITH ({with_(opts)})"], \
-            f"SELECT {', '.join(quote(f.name) for f in schema)} FROM {quote(name)}"
+        return [f"CREATE TEMPORARY TABLE {quote(name)} ({cols}) WITH ({with_(opts)})"], select
     if isinstance(src, KafkaSource):
-        cols = ", ".join(f"{quote(f.name)} {flink_type(canonical(f.type))}" for f in schema)
         opts = {"connector": "kafka", "topic": src.topic, "properties.bootstrap.servers": src.bootstrap_servers,
                 "properties.group.id": f"unistack-{name}", "format": "json",
                 "json.timestamp-format.standard": "ISO-8601", "json.fail-on-missing-field": "false",
@@ -143,8 +148,7 @@ def _source_ddl(name: str, src: StreamSource, schema: pa.Schema, interval_us: in
         if available_now:
             opts["scan.bounded.mode"] = "latest-offset"
         opts.update({f"properties.{k}": v for k, v in src.options.items()})
-        return [f"CREATE TEMPORARY TABLE {quote(name)} ({cols}) WITH ({with_(opts)})"], \
-            f"SELECT {', '.join(quote(f.name) for f in schema)} FROM {quote(name)}"
+        return [f"CREATE TEMPORARY TABLE {quote(name)} ({cols}) WITH ({with_(opts)})"], select
     assert isinstance(src, RateSource)
     opts = {"connector": "datagen", "fields.i.kind": "sequence", "fields.i.start": "0",
             "fields.i.end": str(int(src.limit or 0) - 1)}
@@ -296,7 +300,7 @@ class FlinkStreamingQuery:
         # One subtask per operator by default: the watermark then follows the input's row order exactly
         # (with several source subtasks it is the minimum over their interleaving, decided by timing).
         parallelism = str(int(get_option("flink.stream_parallelism")))
-        self.conf: dict[str, str] = {"parallelism.default": parallelism,
+        self.conf: dict[str, str] = {"parallelism.default": parallelism, "execution.buffer-timeout": "10 ms",
                                      "table.exec.resource.default-parallelism": parallelism}
         if checkpoint is not None:
             os.makedirs(checkpoint, exist_ok=True)
