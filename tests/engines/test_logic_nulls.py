@@ -56,6 +56,13 @@ def test_is_in_floats_with_int_values(check):
     check(df.select(us.col("x").is_in([1, 2.5])), {"x": [T, T, F]})
 
 
+def test_is_in_negative_zero_is_zero(check):
+    # found by a 5,000-plan conformance run on Dask (shrunk): Arrow's is_in hashed -0.0 and 0.0 apart
+    df = us.from_dict({"f": [-0.0, 0.0, 1.0, None]})
+    check(df.select(a=us.col("f").is_in([0.0, math.inf]), b=us.col("f").is_in([-0.0])),
+          {"a": [True, True, False, None], "b": [True, True, False, None]})
+
+
 def test_when_then_first_true_wins_and_null_condition_falls_through(check):
     # S-CASE
     df = us.from_dict({"a": [1, 5, None, 10]})

@@ -88,6 +88,12 @@ def test_cum_sum_float_long_and_short_partitions(check):
                 "c": [float("-inf")] * n + [1.0, 3.0, 4.0]})
 
 
+def test_negative_zero_partition_key_is_zero(check):
+    # S-NAN-EQ: -0.0 and 0.0 are one partition (Dask made two)
+    df = us.from_dict({"k": [-0.0, 0.0, -0.0, 1.0, None], "v": [1, 2, 3, 4, 5]})
+    check(df.select("v", n=us.count().over("k")), {"v": [1, 2, 3, 4, 5], "n": [3, 3, 3, 1, 1]})
+
+
 def test_shift_lag_and_lead(check):
     # S-WIN-SHIFT
     df = us.from_dict({"g": ["a", "a", "a", "b"], "t": [3, 1, 2, 1], "x": ["c", "a", "b", "z"]})

@@ -368,9 +368,13 @@ def _is_in(node: ex.Call) -> Callable[[Any], Any]:
     for v in values:
         common = t.supertype(common, t.literal_type(v))
     value_set = pa.array(values, type=common) if values else None
+    # Arrow's is_in hashes -0.0 and 0.0 apart; they are equal (x + 0.0 turns -0.0 into 0.0)
+    plus_zero = _plus_zero(common) if pa.types.is_floating(common) else (lambda v: v)
+    if value_set is not None:
+        value_set = plus_zero(value_set)
 
     def is_in(x: Any) -> Any:
-        x = cast_value(x, common)
+        x = plus_zero(cast_value(x, common))
         member = pc.and_(pc.is_valid(x), pa.scalar(False)) if value_set is None else pc.is_in(
             x, value_set=value_set)
         return null_where(pc.is_null(x), member)

@@ -573,7 +573,11 @@ def _is_in(node: ex.Call, x: Value) -> Value:
     if t.is_null(common):
         return _null_of(pa.bool_())
     value_set = pa.array(values, type=common)
-    member = pc.is_in(_cast(x, common), value_set=value_set, skip_nulls=True)
+    x = _cast(x, common)
+    if pa.types.is_floating(common):  # Arrow's is_in hashes -0.0 and 0.0 apart; x + 0.0 makes -0.0 0.0
+        zero = pa.scalar(0.0, common)
+        value_set, x = pc.add(value_set, zero), pc.add(x, zero)
+    member = pc.is_in(x, value_set=value_set, skip_nulls=True)
     return _where(pc.is_null(x), _null_of(pa.bool_()), member)
 
 

@@ -131,6 +131,17 @@ class _Expr:
         return value
 
 
+class _Key(_Expr):
+    """A grouping, join or distinct key: -0.0 becomes 0.0 (``x + 0.0``), since Arrow hashes and groups the two
+    zeros apart and the semantics call them equal (S-NAN-EQ)."""
+
+    def __call__(self, table: pa.Table) -> Any:
+        value = super().__call__(table)
+        if pa.types.is_floating(value.type):
+            value = pc.add(value, pa.scalar(0.0, value.type))
+        return value
+
+
 class _Derived:
     """A helper column derived from an expression: its NaN flag, or its values with NaN as null."""
 
@@ -255,7 +266,7 @@ def _plan_agg(i: int, agg: ex.Agg) -> _AggPlan:
     if func == "count":
         return _AggPlan(agg.dtype, func, ((arg, _Expr(agg.operand)),), (("count", out, arg),))
     if func == "n_unique":
-        return _AggPlan(agg.dtype, func, ((arg, _Expr(agg.operand)),), (("count_distinct", out, arg),))
+        return _AggPlan(agg.dtype, func, ((arg, _Key(agg.operand)),), (("count_distinct", out, arg),))
     kinds = {"sum": ("sum",), "mean": ("mean",), "std": ("std", "count"), "var": ("std", "count"),
              "min": ("min",), "max": ("max",)}
     if func not in kinds:
@@ -370,7 +381,7 @@ class _FinishAggregate:
 @compile_node.register
 def _(node: pn.Aggregate, settings: Settings) -> Any:
     ds = compile_node(node.input, settings)
-    key_cols = tuple((f"__us_k{i}", _Expr(k)) for i, k in enumerate(node.keys))
+    key_cols = tuple((f"__us_k{i}", _Key(k)) for i, k in enumerate(node.keys))
     found: list[ex.Agg] = []
     for a in node.aggs:
         _collect_aggs(a, found)
@@ -508,8 +519,8 @@ def _(node: pn.Join, settings: Settings) -> Any:
         for i, (a, b) in enumerate(zip(node.left_on, node.right_on)):
             la, rb = lschema.field(a).type, rschema.field(b).type
             common = t.supertype(la, rb, "join on")
-            lk.append((f"__us_j{i}", _Expr(_bound_col(a, la), common)))
-            rk.append((f"__us_j{i}", _Expr(_bound_col(b, rb), common)))
+            lk.append((f"__us_j{i}", _Key(_bound_col(a, la), common)))
+            rk.append((f"__us_j{i}", _Key(_bound_col(b, rb), common)))
         lkeys, rkeys = tuple(lk), tuple(rk)
     left = _map(left, _AddColumns((*lkeys, (_SENTINEL_LEFT, _Flag()))))
     right = _map(_map(right, _Rename(rnames)),
@@ -680,7 +691,7 @@ def _(node: pn.Distinct, settings: Settings) -> Any:
     subset = node.subset if node.subset is not None else tuple(schema.names)
     rest = tuple(n for n in schema.names if n not in subset)
     columns: list[tuple[str, Callable[[pa.Table], Any]]] = [
-        (f"__us_d{i}", _Expr(_bound_col(n, schema.field(n).type))) for i, n in enumerate(subset)]
+        (f"__us_d{i}", _Key(_bound_col(n, schema.field(n).type))) for i, n in enumerate(subset)]
     aggs: list[Any]
     if rest:
         columns.append(("__us_row", _PackRest(rest)))

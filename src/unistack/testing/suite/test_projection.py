@@ -166,6 +166,14 @@ def test_is_in(us_check):
 
 
 @sem("S-ISIN", "S-NAN-CMP")
+def test_is_in_negative_zero_is_zero(us_check):
+    # found by a 5,000-plan conformance run on Dask (shrunk): -0.0 is in [0.0], as -0.0 == 0.0
+    df = us.from_dict({"f": [-0.0, 0.0, 1.0, None]})
+    us_check(df.select(a=us.col("f").is_in([0.0, math.inf]), b=us.col("f").is_in([-0.0])),
+          {"a": [True, True, False, None], "b": [True, True, False, None]})
+
+
+@sem("S-ISIN", "S-NAN-CMP")
 def test_is_in_strings_and_nan(us_check):
     df = us.from_dict({"s": ["a", "é", None], "f": [NAN, 1.0, None]})
     us_check(df.select(x=us.col("s").is_in(["é", "z"]), y=us.col("f").is_in([NAN])),
