@@ -166,10 +166,10 @@ def _source_ddl(name: str, src: StreamSource, schema: pa.Schema, interval_us: in
 
 def _window_sql(stage: WindowStage, source: str) -> tuple[str, str]:
     """The view that adds key columns to on-time rows, and the window aggregation over it."""
-    from unistack.backends.flink.compile import agg_sql, compile_expr, quote
+    from unistack.backends.flink.compile import agg_sql, key_sql, quote
 
     keys = [f"__us_k{i}" for i in range(len(stage.keys))]
-    keyed = ", ".join(["*"] + [f"{compile_expr(k)} AS {quote(n)}" for k, n in zip(stage.keys, keys)])
+    keyed = ", ".join(["*"] + [f"{key_sql(k)} AS {quote(n)}" for k, n in zip(stage.keys, keys)])
     keyed_sql = f"SELECT {keyed} FROM {quote(source)}"
     spec = stage.spec
 

@@ -562,7 +562,7 @@ def agg_sql(node: ex.Agg, over: str = "") -> str:
                 raise UnsupportedOperationError(
                     ENGINE, "agg:n_unique inside window:over", "Flink does not allow DISTINCT in window "
                     "aggregates. Run it on another engine, e.g. collect(engine='polars').")
-            return f"COUNT(DISTINCT {x})"
+            return f"COUNT(DISTINCT {key_sql(node.operand)})"
         case "std":
             return cast_to(f"STDDEV_SAMP({cast_to(x, in_type, pa.float64())}){over}", None, out)
         case "var":
@@ -575,6 +575,20 @@ def agg_sql(node: ex.Agg, over: str = "") -> str:
 
 
 compile_expr.register(ex.Agg, agg_sql)
+
+
+def _zero_key(x: str, dtype: pa.DataType) -> str:
+    """A float key with -0.0 replaced by 0.0: Flink hashes keys by their bytes, so the two zeros were two keys
+    (S-NAN-EQ). (``x + 0.0`` would do it, but Flink's planner simplifies it away.)"""
+    if not pa.types.is_floating(dtype):
+        return x
+    zero = f"CAST(0.0 AS {flink_type(dtype)})"
+    return f"(CASE WHEN {x} = {zero} THEN {zero} ELSE {x} END)"
+
+
+def key_sql(node: ex.ExprNode) -> str:
+    """An expression used as a grouping, partition or distinct key (see :func:`_zero_key`)."""
+    return _zero_key(compile_expr(node), _dtype(node))
 
 
 def sort_key_sql(node: ex.ExprNode) -> str:
@@ -595,16 +609,16 @@ def _n_unique_over(node: ex.Over) -> tuple[str, Callable[[str], str]]:
     """``n_unique`` over a partition in two window layers: dense ranks of the non-null values, then their
     maximum (0 when the partition has no non-null value)."""
     assert isinstance(node.operand, ex.Agg) and node.operand.operand is not None
-    partition = [compile_expr(p) for p in node.partition_by]
+    partition = [key_sql(p) for p in node.partition_by]
     part = f"PARTITION BY {', '.join(partition)}" if partition else ""
-    x = compile_expr(node.operand.operand)
+    x = key_sql(node.operand.operand)
     ranked = f"(CASE WHEN {x} IS NULL THEN NULL ELSE DENSE_RANK() OVER ({part} ORDER BY {x} ASC NULLS LAST) END)"
     return ranked, lambda col: f"COALESCE(MAX({col}) OVER ({part}), CAST(0 AS BIGINT))"
 
 
 def window_sql(node: ex.Over) -> str:
     """A window expression (an aggregate over a whole partition, or a window function by order)."""
-    partition = [compile_expr(p) for p in node.partition_by]
+    partition = [key_sql(p) for p in node.partition_by]
     part = f"PARTITION BY {', '.join(partition)}" if partition else ""
     order = order_sql([sort_key_sql(o) for o in node.order_by], node.descending, node.nulls_last)
     op = node.operand
@@ -871,7 +885,7 @@ def _(node: pn.Filter, ctx: Context) -> Relation:
 def _(node: pn.Aggregate, ctx: Context) -> Relation:
     child = compile_node(node.input, ctx)
     names = list(node.schema.names)
-    keys = [compile_expr(k) for k in node.keys]
+    keys = [key_sql(k) for k in node.keys]
     items = [f"{k} AS {quote(n)}" for k, n in zip(keys, names)]
     items += [f"{compile_expr(a)} AS {quote(ex.output_name(a))}" for a in node.aggs]
     sql = f"SELECT {', '.join(items)} FROM ({child.sql}) AS {ctx.fresh()}"
@@ -889,7 +903,9 @@ def _(node: pn.Join, ctx: Context) -> Relation:
     for lk, rk in zip(node.left_on, node.right_on):
         lt, rt = lschema.field(lk).type, rschema.field(rk).type
         common = t.supertype(lt, rt, "join on")
-        conds.append(f"{cast_to(f'{la}.{quote(lk)}', lt, common)} = {cast_to(f'{ra}.{quote(rk)}', rt, common)}")
+        lkey = _zero_key(cast_to(f"{la}.{quote(lk)}", lt, common), common)
+        rkey = _zero_key(cast_to(f"{ra}.{quote(rk)}", rt, common), common)
+        conds.append(f"{lkey} = {rkey}")
     on = " AND ".join(conds) or "TRUE"
     lsql, rsql = f"({left.sql}) AS {la}", f"({right.sql}) AS {ra}"
     names = [c.name for c in node.output_columns]
@@ -944,9 +960,15 @@ def _(node: pn.Limit, ctx: Context) -> Relation:
 @compile_node.register
 def _(node: pn.Distinct, ctx: Context) -> Relation:
     child = compile_node(node.input, ctx)
+    schema = node.input.schema
+
+    def key(name: str) -> str:
+        return _zero_key(quote(name), schema.field(name).type)
+
     if node.subset is None or set(node.subset) == set(child.names):
-        return Relation(f"SELECT DISTINCT {child.columns()} FROM ({child.sql}) AS {ctx.fresh()}", child.names)
-    subset = ", ".join(quote(c) for c in node.subset) or "1"
+        cols = ", ".join(f"{key(n)} AS {quote(n)}" for n in child.names)
+        return Relation(f"SELECT DISTINCT {cols} FROM ({child.sql}) AS {ctx.fresh()}", child.names)
+    subset = ", ".join(key(c) for c in node.subset) or "1"
     order = quote(ORD) if child.ordered else (quote(node.subset[0]) if node.subset else "1")
     extra = f", {quote(ORD)}" if child.ordered else ""
     inner = (f"SELECT {child.columns()}{extra}, ROW_NUMBER() OVER (PARTITION BY {subset} ORDER BY {order}) AS "

@@ -303,6 +303,7 @@ class FlinkEngine:
             "rest_address": str(get_option("flink.rest_address")),
             "rest_port": int(get_option("flink.rest_port")),
             "jars": [os.path.abspath(p) for p in get_option("flink.jars")],
+            "session_cluster": bool(get_option("flink.session_cluster")),
         }
 
     def client(self) -> WorkerClient:

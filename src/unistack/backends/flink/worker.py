@@ -6,9 +6,11 @@ the standard library, pyflink and pyarrow, and loads ``protocol.py`` (next to it
 
 Requests (a JSON header plus Arrow IPC stream payloads, see protocol.py):
 
-- ``start``: ``{"parallelism", "target", "rest_address", "rest_port", "conf"}``; creates the
-  TableEnvironment (batch mode; local mini-cluster, or a remote cluster with the bundled flink-python
-  jar in ``pipeline.jars``) and answers with the versions and the start-up time.
+- ``start``: ``{"parallelism", "target", "rest_address", "rest_port", "session_cluster", "jars", "conf"}``;
+  creates the TableEnvironment (batch mode) and answers with the versions and the start-up time. Local
+  target: a MiniCluster started once in the worker's JVM that every job is submitted to (or, with
+  ``session_cluster`` false, Flink's local executor, which starts a mini-cluster per job); remote target: a
+  Flink cluster's REST endpoint, with the bundled flink-python jar in ``pipeline.jars``.
 - ``query``: ``{"inputs": [...], "sql", "mode": "execute" | "explain"}``; each input is
   ``{"name", "kind": "arrow", "columns": [[name, flink type], ...]}`` (its data is the next payload)
   or ``{"name", "kind": "ddl", "ddl"}``. Inputs are temporary views/tables dropped after the query.
@@ -108,6 +110,7 @@ class Worker:
         self.t_env: Any = None
         self.s_env: Any = None  # the streaming TableEnvironment, created by the first stream
         self.s_exec_env: Any = None
+        self.cluster: Any = None  # the session MiniCluster (local target)
         self.conf: Any = None
         self.started = 0.0
         self.streams: dict[str, RunningStream] = {}
@@ -125,7 +128,15 @@ class Worker:
         conf.set_string("parallelism.default", str(header.get("parallelism", 1)))
         conf.set_string("table.exec.resource.default-parallelism", str(header.get("parallelism", 1)))
         conf.set_string("table.local-time-zone", "UTC")
-        if header.get("target", "local") == "remote":
+        if header.get("target", "local") == "local" and header.get("session_cluster", True):
+            # One mini-cluster for the worker's life, jobs submitted to its REST endpoint: Flink's local
+            # executor would start (and leak the RPC system of) a new mini-cluster for every job.
+            host, port = self._start_session_cluster(int(header.get("parallelism", 1)))
+            conf.set_string("execution.target", "remote")
+            conf.set_string("rest.address", host)
+            conf.set_string("rest.port", str(port))
+            jars = []
+        elif header.get("target", "local") == "remote":
             jar = os.path.join(os.path.dirname(pyflink.__file__), "opt")
             jars = [os.path.join(jar, f) for f in sorted(os.listdir(jar)) if f.startswith("flink-python")]
             conf.set_string("execution.target", "remote")
@@ -181,6 +192,25 @@ class Worker:
             return {"ok": True, "rows": rows, "flink_seconds": time.perf_counter() - t0}, [data]
         finally:
             self._drop(t_env, created)
+
+    def _start_session_cluster(self, parallelism: int) -> tuple[str, int]:
+        """Start a MiniCluster in this JVM (REST on a free port) and return its address. Its task manager
+        shares the JVM's class path, so jobs need no jar upload."""
+        from pyflink.java_gateway import get_gateway
+
+        jvm = get_gateway().jvm
+        conf = jvm.org.apache.flink.configuration.Configuration()
+        conf.setString("rest.port", "0")
+        conf.setString("rest.bind-address", "127.0.0.1")
+        conf.setString("rest.address", "127.0.0.1")
+        slots = max(4, parallelism * 2)  # a batch job and stream jobs can run at once
+        builder = jvm.org.apache.flink.runtime.minicluster.MiniClusterConfiguration.Builder()
+        cluster = jvm.org.apache.flink.runtime.minicluster.MiniCluster(
+            builder.setConfiguration(conf).setNumTaskManagers(1).setNumSlotsPerTaskManager(slots).build())
+        cluster.start()
+        self.cluster = cluster
+        uri = cluster.getRestAddress().get()
+        return str(uri.getHost()), int(uri.getPort())
 
     # -- streams ------------------------------------------------------------------------------------------
 
