@@ -69,7 +69,8 @@ def test_configuration_restricts_the_candidates(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(route, "_warm", lambda engine: False)
     with us.config(stream_engines=["flink", "spark"]):
         choice = choose_stream_engine(batches(10_000).plan, "available_now")
-    assert [e.engine for e in choice.estimates] == ["flink", "spark"]
+    assert [e.engine for e in choice.estimates if e.feasible] == ["flink", "spark"]
+    assert {"polars", "duckdb", "dask", "ray"} <= {e.engine for e in choice.estimates if not e.feasible}
     assert choice.engine == "flink"  # 2.5 s start + 1.5 s submit beats Spark's 8 s + 4 s
     with us.config(stream_engines=["kafka"]), pytest.raises(us.UnistackError, match="unknown stream engines"):
         choose_stream_engine(batches(10).plan)
@@ -90,4 +91,8 @@ def test_explain_shows_every_engine_and_the_choice() -> None:
     assert "spark  not feasible: the rate generator" in text
     data = us.explain(frame).to_dict()
     assert data["engine"] == "local" and data["criterion"] == "predicted time"
-    assert [e["engine"] for e in data["estimates"]] == ["local", "flink", "spark"]
+    assert [e["engine"] for e in data["estimates"]][:3] == ["local", "flink", "spark"]
+    batch = {e["engine"]: e["reason"] for e in data["estimates"][3:]}
+    assert "polars" in batch and all(reason.startswith("batch-only engine") for reason in batch.values())
+    with pytest.raises(us.UnsupportedOperationError, match="batch-only"):
+        frame.write_stream(us.MemorySink(), engine="polars")

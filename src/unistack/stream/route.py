@@ -171,6 +171,14 @@ def choose_stream_engine(plan: StreamPlan, trigger: str = "1s", engine: str | No
     >>> choice.engine, choice.criterion, choice.rows
     ('local', 'predicted time', 10000)
     """
+    from unistack.backends.registry import engine_names
+
+    batch_only = [n for n in engine_names() if n not in STREAM_ENGINE_NAMES]
+    if engine is not None and engine in batch_only:
+        from unistack.errors import UnsupportedOperationError
+
+        raise UnsupportedOperationError(engine, "streaming plans", f"{engine} is a batch-only engine; stream "
+                                        f"engines: {', '.join(STREAM_ENGINE_NAMES)} (or engine=None).")
     if engine is not None and engine not in STREAM_ENGINE_NAMES:
         raise InvalidOperationError(
             f"unknown stream engine {engine!r}; stream engines: {', '.join(STREAM_ENGINE_NAMES)}.")
@@ -179,6 +187,8 @@ def choose_stream_engine(plan: StreamPlan, trigger: str = "1s", engine: str | No
     rows = known_rows(plan) if bounded else None
     names = (engine,) if engine is not None else candidates()
     estimates = tuple(estimate(plan, name, trigger, rows) for name in names)
+    if engine is None:  # shown in explain: why the batch engines are not candidates
+        estimates += tuple(StreamEstimate(n, False, "batch-only engine: no streaming execution") for n in batch_only)
     if engine is not None:
         if not estimates[0].feasible:
             from unistack.errors import UnsupportedOperationError
@@ -190,7 +200,7 @@ def choose_stream_engine(plan: StreamPlan, trigger: str = "1s", engine: str | No
         return StreamChoice(engine, estimates, "forced", rows)
     feasible = [e for e in estimates if e.feasible]
     if not feasible:
-        why = "; ".join(f"{e.engine}: {e.reason}" for e in estimates)
+        why = "; ".join(f"{e.engine}: {e.reason}" for e in estimates if e.engine in STREAM_ENGINE_NAMES)
         raise InvalidOperationError(f"no stream engine can run this plan ({why}).")
     if rows is not None:
         best = min(feasible, key=lambda e: e.predicted_seconds or 0.0)
