@@ -130,3 +130,18 @@ def test_json_times_with_a_zone_are_read_as_instants(tmp_path: os.PathLike[str])
     flink = rows_of(frame, "flink")
     assert flink == rows_of(frame, "local")
     assert [r["total"] for r in flink] == [1, 2]
+
+
+def test_checkpoint_directory_receives_flink_checkpoints(tmp_path: os.PathLike[str]) -> None:
+    checkpoints = os.path.join(tmp_path, "chk")
+    frame = us.read_stream(format="rate", rows_per_second=1000, num_keys=2, limit=100_000)
+    counts = frame.with_event_time("event_time").window(us.tumble("1s")).group_by("key").agg(n=us.count())
+    query = counts.write_stream(us.MemorySink(), trigger="300ms", engine="flink", checkpoint=checkpoints)
+    deadline = time.time() + 60
+    found: list[str] = []
+    while not found and time.time() < deadline and query.status == "running":
+        time.sleep(0.3)
+        found = [os.path.join(d, f) for d, dirs, _ in os.walk(checkpoints) for f in dirs if f.startswith("chk-")]
+    query.stop()
+    assert query.exception is None
+    assert found, "Flink wrote no checkpoint into the checkpoint directory"
