@@ -591,18 +591,28 @@ def key_sql(node: ex.ExprNode) -> str:
     return _zero_key(compile_expr(node), _dtype(node))
 
 
-def sort_key_sql(node: ex.ExprNode) -> str:
-    """A sort key; floats with -0.0 made 0.0, which the semantics order as equal (Java orders -0.0 first)."""
+def sort_key_sql(node: ex.ExprNode) -> list[str]:
+    """The sort keys of one expression. A float is two keys: a NaN flag (NaN sorts above every number), then
+    the value with NaN and -0.0 made 0.0 (the semantics order -0.0 and 0.0 as equal). Flink compares doubles
+    with ``<``/``>``, for which NaN is neither: left in the value, it scrambled the order around it."""
     x = compile_expr(node)
     dtype = _dtype(node)
     if pa.types.is_floating(dtype):
-        return f"(CASE WHEN {x} = 0 THEN CAST(0 AS {flink_type(dtype)}) ELSE {x} END)"
-    return x
+        nan = _is_nan(x)
+        zero = f"CAST(0 AS {flink_type(dtype)})"
+        return [f"(CASE WHEN {x} IS NULL THEN CAST(NULL AS INT) WHEN {nan} THEN 1 ELSE 0 END)",
+                f"(CASE WHEN {x} = 0 OR {nan} THEN {zero} ELSE {x} END)"]
+    return [x]
 
 
-def order_sql(keys: list[str], descending: tuple[bool, ...], nulls_last: tuple[bool, ...]) -> str:
-    return ", ".join(f"{k} {'DESC' if d else 'ASC'} NULLS {'LAST' if last else 'FIRST'}"
-                     for k, d, last in zip(keys, descending, nulls_last))
+def order_sql(keys: list[ex.ExprNode], descending: tuple[bool, ...], nulls_last: tuple[bool, ...]) -> str:
+    """``ORDER BY`` items for expressions (each expanded by :func:`sort_key_sql`)."""
+    return ", ".join(order_items([(sort_key_sql(k), d, last) for k, d, last in zip(keys, descending, nulls_last)]))
+
+
+def order_items(terms: list[tuple[list[str], bool, bool]]) -> list[str]:
+    return [f"{k} {'DESC' if d else 'ASC'} NULLS {'LAST' if last else 'FIRST'}" for keys, d, last in terms
+            for k in keys]
 
 
 def _n_unique_over(node: ex.Over) -> tuple[str, Callable[[str], str]]:
@@ -620,7 +630,7 @@ def window_sql(node: ex.Over) -> str:
     """A window expression (an aggregate over a whole partition, or a window function by order)."""
     partition = [key_sql(p) for p in node.partition_by]
     part = f"PARTITION BY {', '.join(partition)}" if partition else ""
-    order = order_sql([sort_key_sql(o) for o in node.order_by], node.descending, node.nulls_last)
+    order = order_sql(list(node.order_by), node.descending, node.nulls_last)
     op = node.operand
     if isinstance(op, ex.Agg):
         return agg_sql(op, f" OVER ({part})")
@@ -637,7 +647,7 @@ def window_sql(node: ex.Over) -> str:
             x = compile_expr(op.operand)
             desc = bool(op.params and op.params[0])
             return (f"(CASE WHEN {x} IS NULL THEN CAST(NULL AS BIGINT) ELSE CAST({op.func.upper()}() OVER ({part} "
-                    f"ORDER BY {order_sql([x], (desc,), (True,))}) AS BIGINT) END)")
+                    f"ORDER BY {order_sql([op.operand], (desc,), (True,))}) AS BIGINT) END)")
         case "cum_sum":
             assert op.operand is not None
             in_type, out = _dtype(op.operand), _dtype(op)
@@ -935,9 +945,16 @@ def _(node: pn.Join, ctx: Context) -> Relation:
 @compile_node.register
 def _(node: pn.Sort, ctx: Context) -> Relation:
     child = compile_node(node.input, ctx)
-    keys = [f"__us_k{i}" for i in range(len(node.keys))]
-    inner = ", ".join([child.columns()] + [f"{sort_key_sql(k)} AS {quote(n)}" for k, n in zip(node.keys, keys)])
-    order = order_sql([quote(k) for k in keys], node.descending, node.nulls_last)
+    terms: list[tuple[list[str], bool, bool]] = []
+    computed: list[str] = []
+    for key, desc, last in zip(node.keys, node.descending, node.nulls_last):
+        names = []
+        for sql in sort_key_sql(key):
+            names.append(quote(f"__us_k{len(computed)}"))
+            computed.append(f"{sql} AS {names[-1]}")
+        terms.append((names, desc, last))
+    inner = ", ".join([child.columns(), *computed])
+    order = ", ".join(order_items(terms))
     if child.ordered:  # a stable sort: ties keep the previous order
         order += f", {quote(ORD)} ASC"
         inner += f", {quote(ORD)}"
