@@ -161,3 +161,13 @@ def test_window_partition_by_expression(check):
     df = us.from_dict({"a": [1, 2, 3, 4, 5], "v": [10, 20, 30, 40, 50]})
     out = df.select("a", s=us.col("v").sum().over(us.col("a") % 2))
     check(out, {"a": [1, 2, 3, 4, 5], "s": [90, 60, 90, 60, 90]})
+
+
+def test_shift_next_to_a_window_of_another_spec(check):
+    # found by a 5,000-plan conformance run on Flink (shrunk): a shift and a window with another partition or
+    # order in one select crashed Flink's planner (S-WIN-SHIFT)
+    df = us.from_dict({"id": [1, 2, 3, 4], "b": [True, None, True, False], "f": [1.0, None, 2.5, 4.0]})
+    out = df.select("id", nxt=us.col("f").shift(-1).over(order_by="id"),
+                    prev=us.col("id").shift(1).over("b", order_by="id"), total=us.col("f").sum().over("b"))
+    check(out, {"id": [1, 2, 3, 4], "nxt": [None, 2.5, 4.0, None], "prev": [None, None, 1, None],
+                "total": [3.5, None, 3.5, 4.0]})

@@ -626,6 +626,11 @@ def _n_unique_over(node: ex.Over) -> tuple[str, Callable[[str], str]]:
     return ranked, lambda col: f"COALESCE(MAX({col}) OVER ({part}), CAST(0 AS BIGINT))"
 
 
+def _window_spec(node: ex.Over) -> tuple[Any, ...]:
+    """What makes two windows one window group (same partition and order)."""
+    return (tuple(node.partition_by), tuple(node.order_by), tuple(node.descending), tuple(node.nulls_last))
+
+
 def window_sql(node: ex.Over) -> str:
     """A window expression (an aggregate over a whole partition, or a window function by order)."""
     partition = [key_sql(p) for p in node.partition_by]
@@ -866,16 +871,27 @@ def _(node: pn.Project, ctx: Context) -> Relation:
         if ranks:
             cols = ", ".join(quote(c) for c in carried)
             sql = f"SELECT {cols}, {', '.join(ranks)} FROM ({sql}) AS {ctx.fresh()}"
-        items = []
+        computed: list[tuple[tuple[Any, ...], str, str]] = []  # (window spec, column, SQL)
         for i, w in enumerate(windows):
             if isinstance(w.operand, ex.Agg) and w.operand.func == "n_unique":
                 value = _n_unique_over(w)[1](quote(f"__us_r{i}"))
             else:
                 value = window_sql(w)
-            items.append(f"{value} AS {quote(f'__us_w{i}')}")
-        cols = ", ".join(quote(c) for c in carried)
-        sql = f"SELECT {cols}, {', '.join(items)} FROM ({sql}) AS {ctx.fresh()}"
-        carried += [f"__us_w{i}" for i in range(len(windows))]
+            computed.append((_window_spec(w), f"__us_w{i}", value))
+        specs = list(dict.fromkeys(spec for spec, _, _ in computed))
+        shifts = any(isinstance(w.operand, ex.WindowFunc) and w.operand.func == "shift" for w in windows)
+        # LEAD/LAG next to a window of another spec in one SELECT crashes Flink's batch planner
+        # (IndexOutOfBoundsException in BatchExecOverAggregate.createOverWindowFrames): then one layer per spec.
+        # Each layer also gets an unused literal column: without it the planner merges three stacked window
+        # layers and fails on the names it gives them ("Field names must be unique: [w0$o0]").
+        groups = specs if shifts and len(specs) > 1 else [None]
+        for k, group in enumerate(groups):
+            layer = [(name, value) for spec, name, value in computed if group is None or spec == group]
+            cols = ", ".join(quote(c) for c in carried)
+            values = ", ".join(f"{value} AS {quote(name)}" for name, value in layer)
+            barrier = f", 1 AS {quote(f'__us_layer{k}')}" if len(groups) > 1 else ""
+            sql = f"SELECT {cols}, {values}{barrier} FROM ({sql}) AS {ctx.fresh()}"
+            carried += [name for name, _ in layer]
     names = [ex.output_name(e) for e in node.exprs]
     items = [f"{compile_expr(e)} AS {quote(n)}" for e, n in zip(exprs, names)]
     if child.ordered:
