@@ -9,9 +9,9 @@ For each TPC-H scale factor (one process per size) the script:
 3. runs every warm pipeline on every engine (``collect(engine=...)``) and through the planner
    (``collect()`` with no engine; planning included) twice: with the cost model alone (``history_correction``
    off: runner ``planner_model``) and with the history-based correction (runner ``planner``), which knows
-   the times observed for the same plan over the same files by every earlier run. A warm-up round first,
-   then rounds in which the runners take turns (median of the rounds), so that changes of the machine's
-   load hit every runner alike.
+   the times observed for the same plan over the same files by every earlier run. Dask and Spark run
+   first (they leave work behind them that slows the next runner); then the in-process runners take turns:
+   a warm-up round, then timed rounds (median), so that changes of the machine's load hit them alike.
 
 Each size runs with a private cache directory for the query history, the observed plan times and the
 learned costs of Python functions (the engines' capabilities and the profiles are shared with the user
@@ -329,9 +329,9 @@ def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set
             spent[runner] += r["seconds"]
             return r
 
-        for name in warm:
+        def _rounds(name: str, group: list[str]) -> None:
             active = []
-            for r in runners:
+            for r in group:
                 if r in spent and spent[r] > budget:
                     emit({"pipeline": name, "runner": r, "state": "warm", "error": RUN_TIMEOUT_NOTE,
                           "spent": spent[r]})
@@ -363,6 +363,16 @@ def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set
             for r in active:
                 emit({"pipeline": name, "runner": r, "state": "warm", **last[r],
                       "seconds": statistics.median(times[r]), "runs": times[r], "first": first[r]["seconds"]})
+
+        # Engines that run outside this process (Dask's scheduler, Spark's JVM) leave work behind them (garbage
+        # collection, threads winding down) that slows whatever runs next: they take their turns first, apart,
+        # and the in-process runners (Polars, DuckDB and both planners) then take turns among themselves after
+        # an untimed warm-up round.
+        heavy = [r for r in runners if r in HEAVY]
+        light = [r for r in runners if r not in HEAVY]
+        for name in warm:
+            for group in (heavy, light):
+                _rounds(name, group)
         from unistack.planner.history import flush
 
         flush()
@@ -473,10 +483,11 @@ def report(raw: str = RAW, out: str = REPORT) -> str:
         "cost model's predictions. *With history* is `collect()` with it on (the default): where the same "
         "optimized plan over the same input files (same sizes and modification times) ran before on an "
         "engine in the same warm/cold state, the median of its last observed runs replaces the model's "
-        "prediction for that engine. In this matrix, per pipeline, a warm-up round of every runner (each "
-        "engine forced, the planner with the model alone, the planner with history) precedes the timed rounds, "
-        "in which the runners take turns; so before its first timed run the with-history planner has observed "
-        "the plan at least once on every engine, and more in every later round. Its figures therefore show "
+        "prediction for that engine. In this matrix, per pipeline, Dask and Spark run first (a warm-up run, "
+        "then timed runs; they leave work behind them that would slow the next runner), then Polars, DuckDB, "
+        "the planner with the model alone and the planner with history take turns (a warm-up round, then "
+        "timed rounds); so before its first timed run the with-history planner has observed the plan at "
+        "least once on every engine, and more in every later round. Its figures therefore show "
         "the choice *learned* from those runs (and the cost of looking them up), not a prediction for an "
         "unseen plan: a plan never seen before gets the model-alone choice.",
         "- Each size runs in one process with a private history (no runs of other sizes or earlier passes "
