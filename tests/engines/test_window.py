@@ -168,6 +168,7 @@ def test_shift_next_to_a_window_of_another_spec(check):
     # order in one select crashed Flink's planner (S-WIN-SHIFT)
     df = us.from_dict({"id": [1, 2, 3, 4], "b": [True, None, True, False], "f": [1.0, None, 2.5, 4.0]})
     out = df.select("id", nxt=us.col("f").shift(-1).over(order_by="id"),
-                    prev=us.col("id").shift(1).over("b", order_by="id"), total=us.col("f").sum().over("b"))
+                    prev=us.col("id").shift(1).over("b", order_by="id"), total=us.col("f").sum().over("b"),
+                    u=us.col("f").n_unique().over("b"))
     check(out, {"id": [1, 2, 3, 4], "nxt": [None, 2.5, 4.0, None], "prev": [None, None, 1, None],
-                "total": [3.5, None, 3.5, 4.0]})
+                "total": [3.5, None, 3.5, 4.0], "u": [2, 0, 2, 1]})

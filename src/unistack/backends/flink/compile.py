@@ -871,6 +871,7 @@ def _(node: pn.Project, ctx: Context) -> Relation:
         if ranks:
             cols = ", ".join(quote(c) for c in carried)
             sql = f"SELECT {cols}, {', '.join(ranks)} FROM ({sql}) AS {ctx.fresh()}"
+            carried += [r.rsplit(" AS ", 1)[1].strip("`") for r in ranks]  # read by a later window layer
         computed: list[tuple[tuple[Any, ...], str, str]] = []  # (window spec, column, SQL)
         for i, w in enumerate(windows):
             if isinstance(w.operand, ex.Agg) and w.operand.func == "n_unique":

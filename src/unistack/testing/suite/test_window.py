@@ -110,6 +110,7 @@ def test_shift_next_to_windows_of_other_specs(us_check):
     # shrunk from a 5,000-plan differential run on Flink: a shift beside windows with another partition or order
     df = us.from_dict({"id": [1, 2, 3, 4], "b": [True, None, True, False], "f": [1.0, None, 2.5, 4.0]})
     out = df.select("id", nxt=us.col("f").shift(-1).over(order_by="id"),
-                    prev=us.col("id").shift(1).over("b", order_by="id"), total=us.col("f").sum().over("b"))
+                    prev=us.col("id").shift(1).over("b", order_by="id"), total=us.col("f").sum().over("b"),
+                    u=us.col("f").n_unique().over("b"))
     us_check(out, {"id": [1, 2, 3, 4], "nxt": [None, 2.5, 4.0, None], "prev": [None, None, 1, None],
-                   "total": [3.5, None, 3.5, 4.0]})
+                   "total": [3.5, None, 3.5, 4.0], "u": [2, 0, 2, 1]})
