@@ -169,6 +169,25 @@ def render(runs: Sequence[EngineRun], examples: int, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+KEPT_SECTION = "## Long differential runs"
+
+
+def kept_section(previous: str) -> str:
+    """The hand-kept ``## Long differential runs`` section of a previous page (up to the next ``## ``), so
+    regenerating the page keeps the record of long runs.
+
+    >>> kept_section("# C\\n\\n## Long differential runs\\n\\n- dask: 5000 plans\\n\\n## Other\\n")
+    '## Long differential runs\\n\\n- dask: 5000 plans\\n'
+    >>> kept_section("# C\\n")
+    ''
+    """
+    start = previous.find(KEPT_SECTION + "\n")
+    if start < 0:
+        return ""
+    end = previous.find("\n## ", start + len(KEPT_SECTION))
+    return previous[start:end + 1 if end >= 0 else len(previous)].rstrip("\n") + "\n"
+
+
 def _one_line(text: str) -> str:
     last = [line for line in text.strip().splitlines() if line.strip()]
     return (last[-1] if last else "no results").replace("|", "/")[:120]
@@ -222,6 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = ["python -m unistack.testing.report"] + [f"--engine {e}" for e in engines] + [
         f"--examples {args.examples}"] + ([f"--examples-heavy {args.examples_heavy}"] if args.examples_heavy else [])
     text = render(runs, args.examples, " ".join(shown))
+    previous = Path(args.output).read_text() if Path(args.output).exists() else ""
+    if kept := kept_section(previous):
+        text += "\n" + kept
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(text)
     print(f"wrote {args.output}")
