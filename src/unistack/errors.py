@@ -85,3 +85,19 @@ class UserFunctionError(UnistackError):
 
 class ConfigError(UnistackError, ValueError):
     """A configuration key or value is not valid."""
+
+
+def message_head(e: BaseException, limit: int = 600) -> str:
+    """The useful head of an exception message (JVM engines append long stack traces).
+
+    Examples
+    --------
+    >>> message_head(RuntimeError("boom\\n\\tat org.example.Thing.run(Thing.java:1)"))
+    'boom'
+    """
+    text = str(e).strip()
+    for marker in ("\n\tat ", "\nJVM stacktrace:", "\n\n"):
+        cut = text.find(marker)
+        if cut > 0:
+            text = text[:cut]
+    return text[:limit]

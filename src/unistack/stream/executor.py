@@ -34,10 +34,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from unistack.backends.polars.compile import agg_expr
-from unistack.errors import UnistackError, UnsupportedOperationError
+from unistack.errors import UnsupportedOperationError
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
 from unistack.stream.frame import StreamPlan, WindowStage
+from unistack.stream.handle import StreamHandle
 from unistack.stream.sinks import make_sink
 from unistack.stream.sources import StreamInput
 from unistack.stream.windows import parse_duration
@@ -458,7 +459,7 @@ class LocalStreamExecutor:
         p.last_batch_seconds = time.perf_counter() - t0
 
 
-class StreamingQuery:
+class StreamingQuery(StreamHandle):
     """A running stream: ``stop()``, ``await_termination(timeout)``, ``status``, ``progress``, ``exception``.
 
     Examples
@@ -469,6 +470,8 @@ class StreamingQuery:
     >>> q.await_termination(30), q.status, q.progress["rows_in"]
     (True, 'finished', 1000)
     """
+
+    engine_label = "local-stream"
 
     def __init__(self, executor: LocalStreamExecutor) -> None:
         self._executor = executor
@@ -484,15 +487,6 @@ class StreamingQuery:
         except BaseException as e:  # reported through status/exception/await_termination
             self._error = e
             self._status = "failed"
-
-    @property
-    def status(self) -> str:
-        """``running``, ``stopping``, ``stopped``, ``finished`` (input ended) or ``failed``."""
-        return self._status
-
-    @property
-    def exception(self) -> BaseException | None:
-        return self._error
 
     @property
     def progress(self) -> dict[str, Any]:
@@ -515,17 +509,6 @@ class StreamingQuery:
             self._status = "stopping"
         self._executor.stop()
         self._thread.join(timeout)
-
-    def await_termination(self, timeout: float | None = None) -> bool:
-        """Wait until the stream ends; True if it did within ``timeout``. Re-raises the stream's error."""
-        self._thread.join(timeout)
-        if self._error is not None:
-            if isinstance(self._error, UnistackError):
-                raise self._error
-            from unistack.errors import EngineError
-
-            raise EngineError("local-stream", f"{type(self._error).__name__}: {self._error}") from self._error
-        return not self._thread.is_alive()
 
 
 def start_stream(plan: StreamPlan, target: Any, *, format: str, checkpoint: str | None, trigger: str,

@@ -46,6 +46,7 @@ from unistack.errors import EngineError, InvalidOperationError, UnistackError, U
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
 from unistack.stream.frame import StreamPlan, WindowStage
+from unistack.stream.handle import StreamHandle
 from unistack.stream.sinks import make_sink
 from unistack.stream.sources import (
     BatchesSource,
@@ -279,12 +280,13 @@ def compile_stream(plan: StreamPlan, interval_us: int, available_now: bool) -> S
     return StreamJob(inputs, pre_sql, event_time, views, sql, names, bounded, rows_in)
 
 
-class FlinkStreamingQuery:
+class FlinkStreamingQuery(StreamHandle):
     """A stream running as a Flink job, with the interface of the local
     :class:`unistack.stream.executor.StreamingQuery`: ``stop()``, ``await_termination(timeout)``,
     ``status``, ``progress``, ``exception``."""
 
     _ids = itertools.count()
+    engine_label = ENGINE
 
     def __init__(self, plan: StreamPlan, target: Any, fmt: str, checkpoint: str | None, trigger: str) -> None:
         from unistack.backends.flink.engine import FlinkEngine
@@ -368,15 +370,6 @@ class FlinkStreamingQuery:
 
     # -- handle interface -----------------------------------------------------------------------------------
     @property
-    def status(self) -> str:
-        """``running``, ``stopping``, ``stopped``, ``finished`` (input ended) or ``failed``."""
-        return self._status
-
-    @property
-    def exception(self) -> BaseException | None:
-        return self._error
-
-    @property
     def progress(self) -> dict[str, Any]:
         """Result batches written, rows in (None for a directory source: Flink reads the files), rows out,
         late rows dropped, events per second. The watermark and state size are not reported on Flink."""
@@ -395,16 +388,6 @@ class FlinkStreamingQuery:
             self._status = "stopping"
         self._stop.set()
         self._thread.join(timeout)
-
-    def await_termination(self, timeout: float | None = None) -> bool:
-        """Wait until the stream ends; True if it did within ``timeout``. Re-raises the stream's error."""
-        self._thread.join(timeout)
-        if self._error is not None:
-            if isinstance(self._error, UnistackError):
-                raise self._error
-            raise EngineError(ENGINE, f"streaming query failed: {type(self._error).__name__}: {self._error}"
-                              ) from self._error
-        return not self._thread.is_alive()
 
 
 def _connector_hint(error: EngineError) -> UnistackError:

@@ -42,10 +42,11 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from unistack.errors import EngineError, UnistackError, UnsupportedOperationError
+from unistack.errors import UnistackError, UnsupportedOperationError
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
 from unistack.stream.frame import StreamPlan
+from unistack.stream.handle import StreamHandle
 from unistack.stream.sinks import DirectorySink, make_sink
 from unistack.stream.sources import BatchesSource, DirectorySource, KafkaSource, RateSource, StreamInput
 from unistack.stream.windows import parse_duration
@@ -110,10 +111,12 @@ class _StreamLeaf:
         return pn.transform_up(plan, visit)
 
 
-class SparkStreamingQuery:
+class SparkStreamingQuery(StreamHandle):
     """A stream running on Spark Structured Streaming, with the interface of the local
     :class:`unistack.stream.executor.StreamingQuery`: ``stop()``, ``await_termination(timeout)``,
     ``status``, ``progress``, ``exception``."""
+
+    engine_label = "spark"
 
     def __init__(self, plan: StreamPlan, target: Any, fmt: str, checkpoint: str | None, trigger: str) -> None:
         _check_supported(plan)
@@ -335,15 +338,6 @@ class SparkStreamingQuery:
 
     # -- handle interface -----------------------------------------------------------------------------------
     @property
-    def status(self) -> str:
-        """``running``, ``stopping``, ``stopped``, ``finished`` (input ended) or ``failed``."""
-        return self._status
-
-    @property
-    def exception(self) -> BaseException | None:
-        return self._error
-
-    @property
     def progress(self) -> dict[str, Any]:
         """Batches, rows in and out, late rows dropped (Spark's numRowsDroppedByWatermark), the watermark,
         state rows, events per second. ``rows_out`` is None for a directory target when Spark's file sink
@@ -397,18 +391,6 @@ class SparkStreamingQuery:
             with contextlib.suppress(Exception):
                 query.stop()
         self._thread.join(timeout)
-
-    def await_termination(self, timeout: float | None = None) -> bool:
-        """Wait until the stream ends; True if it did within ``timeout``. Re-raises the stream's error."""
-        self._thread.join(timeout)
-        if self._error is not None:
-            if isinstance(self._error, UnistackError):
-                raise self._error
-            from unistack.backends.spark.session import first_line
-
-            raise EngineError("spark", f"streaming query failed: {type(self._error).__name__}: "
-                                       f"{first_line(self._error)}") from self._error
-        return not self._thread.is_alive()
 
 
 def start_spark_stream(plan: StreamPlan, sink: Any, checkpoint: str | None, trigger: str,
