@@ -36,3 +36,11 @@ def test_concat_of_derived_frames(check):
     lo = base.filter(us.col("x") < 2).with_columns(tag=us.lit("lo"))
     hi = base.filter(us.col("x") >= 2).with_columns(tag=us.lit("hi"))
     check(us.concat([lo, hi]), {"x": [1, 2, 3], "tag": ["lo", "hi", "hi"]})
+
+
+def test_window_over_a_distinct_frame_concatenated_with_itself(check):
+    # found by a 5,000-plan conformance run on Spark (shrunk): both union inputs share the distinct subtree,
+    # and Spark's RemoveRedundantAliases then broke the plan ("previously resolved and now became unresolved")
+    base = us.from_dict({"g": [1, 1, 2, 1], "v": [1, 2, 2, 1]}).distinct()
+    out = us.concat([base, base.filter(us.col("v") > 1)]).with_columns(m=us.col("v").mean().over("g"))
+    check(out, {"g": [1, 1, 2, 1, 2], "v": [1, 2, 2, 2, 2], "m": [5 / 3, 5 / 3, 2.0, 5 / 3, 2.0]})
