@@ -59,6 +59,14 @@ def test_concat_then_distinct(us_check):
     us_check(us.concat([a, a, a]).distinct(), {"x": [1, 2]})
 
 
+@sem("S-CONCAT", "S-WIN-AGG")
+def test_window_over_a_distinct_frame_concatenated_with_itself(us_check):
+    # found by a 5,000-plan conformance run on Spark (shrunk): union inputs sharing one distinct subtree
+    base = us.from_dict({"g": [1, 1, 2, 1], "v": [1, 2, 2, 1]}).distinct()
+    out = us.concat([base, base.filter(us.col("v") > 1)]).with_columns(m=us.col("v").mean().over("g"))
+    us_check(out, {"g": [1, 1, 2, 1, 2], "v": [1, 2, 2, 2, 2], "m": [5 / 3, 5 / 3, 2.0, 5 / 3, 2.0]})
+
+
 @sem("S-CONCAT")
 def test_concat_mismatched_schema_is_schema_error():
     a = us.from_dict({"x": [1]})
