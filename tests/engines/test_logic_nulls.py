@@ -44,6 +44,13 @@ def test_fill_null_and_coalesce(check):
     check(out, {"a": [1, 0, 0], "c": [1, 2, -1], "s": ["x", "?", "é"], "f": [NAN, 9.0, 1.0], "g": [1, 2, None]})
 
 
+def test_coalesce_with_a_literal_before_an_expression(check):
+    # found by a 5,000-expression conformance run on Flink (shrunk): a literal first made Flink's planner fail
+    df = us.from_dict({"f": [4.0, None]})
+    check(df.select(e=us.coalesce(us.lit(-45.5), us.col("f") ** 1.5), g=us.coalesce("f", us.lit(1.0), "f")),
+          {"e": [-45.5, -45.5], "g": [4.0, 1.0]})
+
+
 def test_is_in_true_false_null(check):
     # S-ISIN: null input gives null; nulls in the list are ignored; an empty list gives false
     df = us.from_dict({"a": [1, 2, None, 4], "s": ["é", "x", None, "日本"]})

@@ -172,3 +172,11 @@ def test_shift_next_to_a_window_of_another_spec(check):
                     u=us.col("f").n_unique().over("b"))
     check(out, {"id": [1, 2, 3, 4], "nxt": [None, 2.5, 4.0, None], "prev": [None, None, 1, None],
                 "total": [3.5, None, 3.5, 4.0], "u": [2, 0, 2, 1]})
+
+
+def test_rank_of_a_constant_column(check):
+    # found by a 5,000-plan conformance run on Flink (shrunk): ranking a column that is a literal once the
+    # projections are inlined made Flink refuse the window (S-WIN-RANK: ties share rank 1)
+    df = us.from_dict({"id": [1, 2, 3], "j": [1, 1, 2]}).with_columns(c=us.lit(False))
+    check(df.select("id", r=us.col("c").rank(descending=True).over("j", "id"),
+                    n=us.rank().over("j", order_by="c")), {"id": [1, 2, 3], "r": [1, 1, 1], "n": [1, 1, 1]})

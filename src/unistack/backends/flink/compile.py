@@ -478,7 +478,14 @@ def _ends_with(node: ex.Call, a: list[str]) -> str:
 
 def _coalesce(node: ex.Call, a: list[str]) -> str:
     out = _dtype(node)
-    return "COALESCE(" + ", ".join(cast_to(x, _dtype(arg), out) for x, arg in zip(a, node.args)) + ")"
+    parts = [cast_to(x, _dtype(arg), out) for x, arg in zip(a, node.args)]
+    # Arguments after the first non-null literal are never reached; leaving them in trips Flink's planner
+    # (its constant folding gives the COALESCE another nullability: "Cannot add expression of different type")
+    for i, arg in enumerate(node.args):
+        if isinstance(arg, ex.Literal) and arg.value is not None:
+            parts = parts[: i + 1]
+            break
+    return parts[0] if len(parts) == 1 else "COALESCE(" + ", ".join(parts) + ")"
 
 
 def _not_finite(x: str) -> str:
@@ -611,8 +618,11 @@ def order_sql(keys: list[ex.ExprNode], descending: tuple[bool, ...], nulls_last:
 
 
 def order_items(terms: list[tuple[list[str], bool, bool]]) -> list[str]:
-    return [f"{k} {'DESC' if d else 'ASC'} NULLS {'LAST' if last else 'FIRST'}" for keys, d, last in terms
-            for k in keys]
+    """``ORDER BY`` items of a window. Each key is guarded by a never-false ``RAND() < 2``, which Flink cannot
+    fold: a key that is a constant once Flink inlines the projections below (``False AS c``) makes it refuse
+    the window ("requires order by clause with non-constant fields")."""
+    return [f"(CASE WHEN RAND() < 2 THEN {k} END) {'DESC' if d else 'ASC'} NULLS {'LAST' if last else 'FIRST'}"
+            for keys, d, last in terms for k in keys]
 
 
 def _n_unique_over(node: ex.Over) -> tuple[str, Callable[[str], str]]:
