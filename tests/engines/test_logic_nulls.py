@@ -49,6 +49,9 @@ def test_coalesce_with_a_literal_before_an_expression(check):
     df = us.from_dict({"f": [4.0, None]})
     check(df.select(e=us.coalesce(us.lit(-45.5), us.col("f") ** 1.5), g=us.coalesce("f", us.lit(1.0), "f")),
           {"e": [-45.5, -45.5], "g": [4.0, 1.0]})
+    # ... and a first argument that is a literal only after constant folding
+    folded = us.when(us.lit(False)).then(us.col("f")).otherwise(us.lit(-45.5))
+    check(df.select(e=folded.fill_null(us.coalesce("f", "f") ** 1.5)), {"e": [-45.5, -45.5]})
 
 
 def test_is_in_true_false_null(check):

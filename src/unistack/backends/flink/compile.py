@@ -479,13 +479,16 @@ def _ends_with(node: ex.Call, a: list[str]) -> str:
 def _coalesce(node: ex.Call, a: list[str]) -> str:
     out = _dtype(node)
     parts = [cast_to(x, _dtype(arg), out) for x, arg in zip(a, node.args)]
-    # Arguments after the first non-null literal are never reached; leaving them in trips Flink's planner
-    # (its constant folding gives the COALESCE another nullability: "Cannot add expression of different type")
+    # Arguments after the first non-null literal are never reached. Flink's planner fails when its constant
+    # folding turns an argument into a non-null literal ("Cannot add expression of different type": the
+    # folded COALESCE becomes NOT NULL); a never-false RAND() guard keeps the expression's type nullable.
     for i, arg in enumerate(node.args):
         if isinstance(arg, ex.Literal) and arg.value is not None:
             parts = parts[: i + 1]
             break
-    return parts[0] if len(parts) == 1 else "COALESCE(" + ", ".join(parts) + ")"
+    if len(parts) == 1:
+        return parts[0]
+    return f"(CASE WHEN RAND() < 2 THEN COALESCE({', '.join(parts)}) END)"
 
 
 def _not_finite(x: str) -> str:
