@@ -180,3 +180,10 @@ def test_rank_of_a_constant_column(check):
     df = us.from_dict({"id": [1, 2, 3], "j": [1, 1, 2]}).with_columns(c=us.lit(False))
     check(df.select("id", r=us.col("c").rank(descending=True).over("j", "id"),
                     n=us.rank().over("j", order_by="c")), {"id": [1, 2, 3], "r": [1, 1, 1], "n": [1, 1, 1]})
+
+
+def test_rank_ordered_by_its_partition_key(check):
+    # found by a 5,000-plan conformance run on Flink (shrunk): the only order key was also a partition key (a
+    # constant within each partition), which Flink refused for rank(); every row ties (S-WIN-RANK)
+    df = us.from_dict({"c": [None, None, "x"], "j": [1, 1, 2]}, schema={"c": "string", "j": "int64"})
+    check(df.select("j", r=us.rank().over("c", "j", order_by="c", descending=True)), {"j": [1, 1, 2], "r": [1, 1, 1]})

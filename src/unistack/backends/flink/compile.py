@@ -620,12 +620,17 @@ def order_sql(keys: list[ex.ExprNode], descending: tuple[bool, ...], nulls_last:
     return ", ".join(order_items([(sort_key_sql(k), d, last) for k, d, last in zip(keys, descending, nulls_last)]))
 
 
+# A last ORDER BY key that is 0 on every row but that Flink cannot fold (RAND is not deterministic): when
+# every real key is a constant once Flink inlines the projections below (``False AS c``, a null, a partition
+# key), Flink refuses a ranking window ("requires order by clause with non-constant fields"). Being equal on
+# every row, it changes no order and breaks no tie.
+ORDER_GUARD = "(CASE WHEN RAND() < 2 THEN 0 ELSE 1 END) ASC"
+
+
 def order_items(terms: list[tuple[list[str], bool, bool]]) -> list[str]:
-    """``ORDER BY`` items of a window. Each key is guarded by a never-false ``RAND() < 2``, which Flink cannot
-    fold: a key that is a constant once Flink inlines the projections below (``False AS c``) makes it refuse
-    the window ("requires order by clause with non-constant fields")."""
-    return [f"(CASE WHEN RAND() < 2 THEN {k} END) {'DESC' if d else 'ASC'} NULLS {'LAST' if last else 'FIRST'}"
-            for keys, d, last in terms for k in keys]
+    """``ORDER BY`` items, each key with its direction and null placement."""
+    return [f"{k} {'DESC' if d else 'ASC'} NULLS {'LAST' if last else 'FIRST'}" for keys, d, last in terms
+            for k in keys]
 
 
 def _n_unique_over(node: ex.Over) -> tuple[str, Callable[[str], str]]:
@@ -654,7 +659,7 @@ def window_sql(node: ex.Over) -> str:
         return agg_sql(op, f" OVER ({part})")
     assert isinstance(op, ex.WindowFunc)
     # Flink wants an ORDER BY for ranking functions; without one, any order (rows are unordered).
-    order_clause = f"ORDER BY {order}" if order else f"ORDER BY {partition[0] if partition else '1'}"
+    order_clause = f"ORDER BY {order}, {ORDER_GUARD}" if order else f"ORDER BY {ORDER_GUARD}"
     match op.func:
         case "row_number":
             return f"ROW_NUMBER() OVER ({part} {order_clause})"
@@ -665,7 +670,7 @@ def window_sql(node: ex.Over) -> str:
             x = compile_expr(op.operand)
             desc = bool(op.params and op.params[0])
             return (f"(CASE WHEN {x} IS NULL THEN CAST(NULL AS BIGINT) ELSE CAST({op.func.upper()}() OVER ({part} "
-                    f"ORDER BY {order_sql([op.operand], (desc,), (True,))}) AS BIGINT) END)")
+                    f"ORDER BY {order_sql([op.operand], (desc,), (True,))}, {ORDER_GUARD}) AS BIGINT) END)")
         case "cum_sum":
             assert op.operand is not None
             in_type, out = _dtype(op.operand), _dtype(op)
@@ -984,7 +989,7 @@ def _(node: pn.Sort, ctx: Context) -> Relation:
             computed.append(f"{sql} AS {names[-1]}")
         terms.append((names, desc, last))
     inner = ", ".join([child.columns(), *computed])
-    order = ", ".join(order_items(terms))
+    order = ", ".join([*order_items(terms), ORDER_GUARD])
     if child.ordered:  # a stable sort: ties keep the previous order
         order += f", {quote(ORD)} ASC"
         inner += f", {quote(ORD)}"
