@@ -286,6 +286,7 @@ class Worker:
         data, rows, done, error = stream.take()
         if done:
             self.streams.pop(header["id"], None)
+            stream.cleanup()
         reply: dict[str, Any] = {"ok": True, "rows": rows, "done": done}
         if error is not None:
             reply["failed"] = error
@@ -362,7 +363,14 @@ class Worker:
 
 
 class RunningStream:
-    """A submitted stream query whose rows a thread collects until the job ends or is cancelled."""
+    """A submitted stream query whose rows a thread collects until the job ends or is cancelled.
+
+    The collecting thread talks to the JVM through its own Py4J client. Py4J serves each connection on its
+    own JVM thread and shares a client's connections between Python threads; Flink's planner keeps per-thread
+    state (Calcite's metadata provider) on the JVM thread that created it, so a planning call that landed on
+    the collector's connection failed with ``NullPointerException: metadataHandlerProvider``. With its own
+    client the collector never lends a connection to the main thread. Rows are converted field by field
+    (numbers, strings and bytes as Py4J gives them; decimals, dates and times from their Java text)."""
 
     def __init__(self, table: Any, cleanup: Any) -> None:
         import pyarrow as pa
@@ -375,28 +383,39 @@ class RunningStream:
         self.done = False
         self.error: dict[str, Any] | None = None
         self.cancelled = False
-        self._cleanup = cleanup
+        self.cleanup = cleanup  # run by the main thread once the stream is done (it plans: main JVM thread)
         self._pa = pa
         self.result = table.execute()
         client = self.result.get_job_client()
         self.job_id = str(client.get_job_id()) if client is not None else None
+        # kept referenced: Py4J releases a Java object when its last Python proxy goes away
+        self._j_iterator = self.result._j_table_result.collect()
         self.thread = threading.Thread(target=self._run, name="unistack-flink-stream", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
+        from py4j.java_gateway import GatewayParameters, JavaGateway, JavaObject
+        from pyflink.java_gateway import get_gateway
+
+        own: Any = None
         try:
-            with self.result.collect() as results:
-                for row in results:
-                    with self.lock:
-                        self.rows.append(tuple(row))
+            params = get_gateway().gateway_parameters
+            own = JavaGateway(gateway_parameters=GatewayParameters(
+                port=params.port, auth_token=params.auth_token, auto_convert=True))
+            iterator = JavaObject(self._j_iterator._target_id, own._gateway_client)
+            while iterator.hasNext():
+                row = iterator.next()
+                values = tuple(_python_value(row.getField(i), f.type) for i, f in enumerate(self.arrow_schema))
+                with self.lock:
+                    self.rows.append(values)
         except Exception as e:
             if not self.cancelled:
                 self.error = _error(e)
         finally:
-            try:
-                self._cleanup()
-            finally:
-                self.done = True
+            self.done = True
+            if own is not None:
+                with contextlib.suppress(Exception):
+                    own.close()
 
     def take(self) -> tuple[bytes, int, bool, dict[str, Any] | None]:
         pa = self._pa
@@ -417,6 +436,29 @@ class RunningStream:
         if client is not None and not self.done:
             with contextlib.suppress(Exception):  # the job may have ended meanwhile
                 client.cancel().result()
+
+
+def _python_value(value: Any, arrow_type: Any) -> Any:
+    """A field of a Flink row, as Py4J hands it over, as the Python value Arrow expects for the column."""
+    import datetime
+    import decimal
+
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return value
+    if isinstance(value, bytearray):
+        return bytes(value)
+    text = str(value.toString())
+    import pyarrow as pa
+
+    if pa.types.is_decimal(arrow_type):
+        return decimal.Decimal(text)
+    if pa.types.is_date(arrow_type):
+        return datetime.date.fromisoformat(text)
+    if pa.types.is_timestamp(arrow_type):
+        return datetime.datetime.fromisoformat(text.rstrip("Z"))
+    if pa.types.is_time(arrow_type):
+        return datetime.time.fromisoformat(text)
+    return text
 
 
 def _pyflink_version() -> str:

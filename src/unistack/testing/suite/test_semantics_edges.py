@@ -147,7 +147,8 @@ def test_every_semantics_rule_has_a_case():
     path = _semantics_file()
     if path is None:
         pytest.skip("docs/semantics.md is not available (installed without the repository)")
-    rules = set(re.findall(r"\*\*(S-[A-Z0-9-]+)\*\*", path.read_text()))
+    # stream rules are about stream engines, checked by the stream test set (tests/stream), not by this suite
+    rules = {r for r in re.findall(r"\*\*(S-[A-Z0-9-]+)\*\*", path.read_text()) if r.split("-")[1] != "STREAM"}
     assert rules, "no rule ids found in docs/semantics.md"
     used: set[str] = set()
     for module in SUITE.glob("test_*.py"):
