@@ -37,7 +37,7 @@ from unistack.backends.polars.compile import agg_expr
 from unistack.errors import UnsupportedOperationError
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
-from unistack.stream.frame import StreamPlan, WindowStage
+from unistack.stream.frame import StreamPlan, WindowStage, replace_leaf
 from unistack.stream.handle import StreamHandle
 from unistack.stream.sinks import make_sink
 from unistack.stream.sources import StreamInput
@@ -65,13 +65,7 @@ def _agg(func: str, name: str, dtype: pa.DataType) -> pl.Expr:
 
 def _substitute(plan: pn.PlanNode, inp: StreamInput, table: pa.Table) -> pn.PlanNode:
     """The plan with the stream leaf replaced by one micro-batch of rows."""
-
-    def visit(node: pn.PlanNode) -> pn.PlanNode:
-        if isinstance(node, pn.Scan) and node.source == inp:
-            return dataclasses.replace(node, source=pn.InMemorySource(table))
-        return node
-
-    return pn.transform_up(plan, visit)
+    return replace_leaf(plan, inp, pn.InMemorySource(table))
 
 
 def _materialise_static(plan: pn.PlanNode, inp: StreamInput) -> pn.PlanNode:

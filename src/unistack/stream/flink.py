@@ -45,7 +45,7 @@ import pyarrow as pa
 from unistack.errors import EngineError, InvalidOperationError, UnistackError, UnsupportedOperationError
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
-from unistack.stream.frame import StreamPlan, WindowStage
+from unistack.stream.frame import StreamPlan, WindowStage, replace_leaf
 from unistack.stream.handle import StreamHandle
 from unistack.stream.sinks import make_sink
 from unistack.stream.sources import (
@@ -53,7 +53,6 @@ from unistack.stream.sources import (
     DirectorySource,
     KafkaSource,
     RateSource,
-    StreamInput,
     StreamSource,
 )
 from unistack.stream.windows import parse_duration
@@ -96,16 +95,22 @@ class StreamJob:
         return header, payloads
 
 
-def _check_source(src: StreamSource, available_now: bool) -> None:
+def source_limit(src: StreamSource) -> str:
+    """Why Flink's stream engine cannot read ``src`` ("" when it can); routing and compilation share it."""
     if isinstance(src, DirectorySource) and src.format != "json":
-        raise UnsupportedOperationError(
-            ENGINE, f"read_stream(format={src.format!r})",
-            "the pip distribution of Flink has no Parquet format and its CSV format cannot skip a header row; "
-            "use newline-delimited JSON files, or run the stream on engine='local' or 'spark'.")
+        return (f"{src.format} directories: the pip distribution of Flink has no Parquet format and its CSV "
+                f"format cannot skip a header row; it reads newline-delimited JSON files")
     if isinstance(src, RateSource) and src.limit is None:
-        raise UnsupportedOperationError(ENGINE, "read_stream(format='rate') without limit", RATE_NEEDS_LIMIT)
+        return f"an unlimited rate source: {RATE_NEEDS_LIMIT}"
     if not isinstance(src, (BatchesSource, DirectorySource, RateSource, KafkaSource)):
-        raise UnsupportedOperationError(ENGINE, f"stream source {src.describe()}")
+        return f"stream source {src.describe()}"
+    return ""
+
+
+def _check_source(src: StreamSource) -> None:
+    reason = source_limit(src)
+    if reason:
+        raise UnsupportedOperationError(ENGINE, reason, "Run the stream on engine='local' or 'spark'.")
 
 
 def _batches_table(src: BatchesSource, schema: pa.Schema) -> pa.Table:
@@ -196,15 +201,6 @@ def _window_sql(stage: WindowStage, source: str) -> tuple[str, str]:
     return keyed_sql, f"SELECT {', '.join(items)} FROM TABLE({tvf}) GROUP BY {group}"
 
 
-def _replace_leaf(plan: pn.PlanNode, leaf: StreamInput, source: pn.InMemorySource) -> pn.PlanNode:
-    def visit(node: pn.PlanNode) -> pn.PlanNode:
-        if isinstance(node, pn.Scan) and node.source == leaf:
-            return dataclasses.replace(node, source=source)
-        return node
-
-    return pn.transform_up(plan, visit)
-
-
 def _input_named(ctx: Any, source: pn.InMemorySource) -> str | None:
     for key, name in ctx.by_key.items():
         if key[0] == "mem" and key[1] == source.key:
@@ -227,7 +223,7 @@ def compile_stream(plan: StreamPlan, interval_us: int, available_now: bool) -> S
     from unistack.backends.flink.compile import Context, Input, compile_plan, flink_type, quote
 
     src = plan.source.source
-    _check_source(src, available_now)
+    _check_source(src)
     ctx = Context()
     stream_schema = plan.source.schema
     if isinstance(src, BatchesSource):
@@ -238,7 +234,7 @@ def compile_stream(plan: StreamPlan, interval_us: int, available_now: bool) -> S
         holder = pn.InMemorySource(stream_schema.empty_table())
         bounded = available_now or (isinstance(src, RateSource) and src.limit is not None)
         rows_in = src.limit if isinstance(src, RateSource) else None
-    pre = compile_plan(_replace_leaf(plan.pre, plan.source, holder), ctx)
+    pre = compile_plan(replace_leaf(plan.pre, plan.source, holder), ctx)
     inputs = list(ctx.inputs)
     pre_sql = pre.sql
     if not isinstance(src, BatchesSource):
@@ -266,7 +262,7 @@ def compile_stream(plan: StreamPlan, interval_us: int, available_now: bool) -> S
     out_holder = pn.InMemorySource(stage.output_schema.empty_table())
     post_plan = plan.post if plan.post is not None and plan.post_input is not None else pn.Scan(out_holder)
     if plan.post_input is not None:
-        post_plan = _replace_leaf(post_plan, plan.post_input, out_holder)
+        post_plan = replace_leaf(post_plan, plan.post_input, out_holder)
     post = compile_plan(post_plan, ctx)
     window_name = _input_named(ctx, out_holder)
     if window_name is not None:

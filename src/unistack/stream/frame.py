@@ -313,6 +313,18 @@ class WindowedGroupBy:
         return StreamFrame(replace(p, window=stage, post=pn.Scan(placeholder), post_input=placeholder))
 
 
+def replace_leaf(plan: pn.PlanNode, leaf: StreamInput, source: pn.Source) -> pn.PlanNode:
+    """``plan`` with every scan of the stream leaf ``leaf`` reading ``source`` instead (a micro-batch, or a
+    placeholder an engine binds to its own streaming input)."""
+
+    def visit(node: pn.PlanNode) -> pn.PlanNode:
+        if isinstance(node, pn.Scan) and node.source == leaf:
+            return replace(node, source=source)
+        return node
+
+    return pn.transform_up(plan, visit)
+
+
 def read_stream(source: str | os.PathLike[str] | Iterable[pa.RecordBatch | pa.Table] | None = None, *,
                 format: str = "parquet", schema: pa.Schema | Mapping[str, Any] | None = None,
                 max_files_per_trigger: int | None = None, **options: Any) -> StreamFrame:

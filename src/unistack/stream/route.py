@@ -22,7 +22,7 @@ from typing import Any
 
 from unistack.errors import InvalidOperationError, UnistackError
 from unistack.stream.frame import StreamPlan
-from unistack.stream.sources import KAFKA_UNAVAILABLE, BatchesSource, DirectorySource, KafkaSource, RateSource
+from unistack.stream.sources import KAFKA_UNAVAILABLE, BatchesSource, KafkaSource, RateSource
 
 STREAM_ENGINE_NAMES = ("local", "flink", "spark")
 
@@ -100,13 +100,11 @@ def _unsupported(plan: StreamPlan, engine: str, trigger: str) -> str:
         find_python()
     except UnistackError:
         return "not installed (unistack engines install flink)"
-    if isinstance(src, DirectorySource) and src.format != "json":
-        return (f"{src.format} directories: the pip distribution of Flink has no Parquet format and its CSV "
-                f"format cannot skip a header row; it reads newline-delimited JSON files")
-    if isinstance(src, RateSource) and src.limit is None:
-        from unistack.stream.flink import RATE_NEEDS_LIMIT
+    from unistack.stream.flink import source_limit
 
-        return f"an unlimited rate source: {RATE_NEEDS_LIMIT}"
+    reason = source_limit(src)
+    if reason:
+        return reason
     caps = capabilities_of(get_engine("flink"))
     for stage in (plan.pre, plan.post):
         missing = caps.missing(stage) if stage is not None else {}

@@ -45,7 +45,7 @@ import pyarrow as pa
 from unistack.errors import UnistackError, UnsupportedOperationError
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
-from unistack.stream.frame import StreamPlan
+from unistack.stream.frame import StreamPlan, replace_leaf
 from unistack.stream.handle import StreamHandle
 from unistack.stream.sinks import DirectorySink, make_sink
 from unistack.stream.sources import BatchesSource, DirectorySource, KafkaSource, RateSource, StreamInput
@@ -100,15 +100,7 @@ class _StreamLeaf:
         """``plan`` with the stream leaf replaced by a placeholder in-memory source bound to ``df``."""
         holder = pn.InMemorySource(leaf.schema.empty_table())
         self.frames[holder.key] = df
-
-        def visit(node: pn.PlanNode) -> pn.PlanNode:
-            if isinstance(node, pn.Scan) and node.source == leaf:
-                import dataclasses
-
-                return dataclasses.replace(node, source=holder)
-            return node
-
-        return pn.transform_up(plan, visit)
+        return replace_leaf(plan, leaf, holder)
 
 
 class SparkStreamingQuery(StreamHandle):
