@@ -212,6 +212,9 @@ def timed(build: Callable[[], us.LazyFrame], engine: str | None) -> dict[str, An
         warnings.simplefilter("ignore")
         table = frame.collect(engine=engine)
     seconds = time.perf_counter() - t0
+    from unistack.planner.history import flush
+
+    flush()  # the history thread's work for this run (off the query's path) must not land in the next timing
     run = last_run()
     # a forced run's own record has no prediction (it is made after the run): use the model's, made here
     out = {"seconds": seconds, "predicted": predicted if engine else run.get("predicted"),
@@ -222,6 +225,8 @@ def timed(build: Callable[[], us.LazyFrame], engine: str | None) -> dict[str, An
 
 def _repeats(first: float, repeats: int) -> int:
     """More repeats for short runs (their noise is relatively larger), one for long ones."""
+    if first < 0.02:
+        return repeats * 5
     if first < 0.1:
         return repeats + 2
     return repeats if first < 1.0 else 1

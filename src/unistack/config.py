@@ -62,6 +62,11 @@ class Option:
     parse: Callable[[Any], Any]
     doc: str
 
+    @property
+    def env(self) -> str:
+        """The environment variable that sets this option (``spark.master`` -> ``UNISTACK_SPARK_MASTER``)."""
+        return "UNISTACK_" + self.key.upper().replace(".", "_")
+
 
 OPTIONS: dict[str, Option] = {
     o.key: o
@@ -176,9 +181,10 @@ def get_option(key: str) -> Any:
     with _lock:
         if key in _overrides:
             return _overrides[key]
-    env = "UNISTACK_" + key.upper().replace(".", "_")
-    if env in os.environ:
-        return _parse(opt, os.environ[env], f"environment {env}")
+    env = opt.env
+    raw = os.environ.get(env)
+    if raw is not None:
+        return _parse(opt, raw, f"environment {env}")
     file_values = _file_values()
     if key in file_values:
         return _parse(opt, file_values[key], f"config file {_config_file()}")
@@ -271,5 +277,10 @@ def cache_dir() -> str:
     configured = get_option("cache_dir")
     base = configured or os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
     path = configured or os.path.join(base, "unistack")
-    os.makedirs(path, exist_ok=True)
+    if path not in _made_dirs:  # planning asks several times per query: create (and check) once per process
+        os.makedirs(path, exist_ok=True)
+        _made_dirs.add(path)
     return path
+
+
+_made_dirs: set[str] = set()

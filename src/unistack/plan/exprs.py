@@ -186,6 +186,30 @@ def has_agg(node: ExprNode) -> bool:
     return any(has_agg(c) for c in node.children())
 
 
+def may_be_nan(node: ExprNode) -> bool:
+    """Whether a bound expression's values can include NaN: only floats can, and a float made by casting
+    an integer, decimal or boolean cannot (engines skip their NaN bookkeeping for those).
+
+    >>> may_be_nan(Cast(Column("price", dtype=pa.decimal128(15, 2)), pa.float64(), dtype=pa.float64()))
+    False
+    >>> may_be_nan(Column("x", dtype=pa.float64()))
+    True
+    """
+    if node.dtype is None or not pa.types.is_floating(node.dtype):
+        return False
+    if isinstance(node, Literal):
+        return node.value is not None and node.value != node.value
+    if isinstance(node, Alias):
+        return may_be_nan(node.operand)
+    if isinstance(node, Cast):
+        source = node.operand.dtype
+        if source is not None and (pa.types.is_integer(source) or pa.types.is_decimal(source)
+                                   or pa.types.is_boolean(source)):
+            return False
+        return may_be_nan(node.operand) if source is not None and pa.types.is_floating(source) else True
+    return True
+
+
 def has_window(node: ExprNode) -> bool:
     return any(isinstance(n, Over) for n in node.walk())
 

@@ -237,6 +237,7 @@ def clear_caches() -> None:
     _disk_caps.clear()
     _status_cache.clear()
     _memo.clear()
+    _assessed.clear()
     _available = _names = None
 
 
@@ -381,27 +382,76 @@ def _ms(x: float) -> str:
     return f"{x:.2f}s" if x >= 1 else f"{x * 1000:.1f}ms"
 
 
-def _apply_history(plan: PlanNode, cands: tuple[Candidate, ...], text: str | None = None
-                   ) -> tuple[tuple[Candidate, ...], str | None]:
-    """Candidates with observed times in place of predictions where this plan ran before (the
-    ``history_correction`` option), and the plan's key (``None`` when the option is off)."""
+def _observed(plan: PlanNode, text: str | None) -> tuple[str | None, dict[tuple[str, bool], list[float]]]:
+    """The plan's key in the observed runs and its runs per (engine, warm), when the ``history_correction``
+    option is on (else ``(None, {})``)."""
     if not get_option("history_correction"):
-        return cands, None
+        return None, {}
     from unistack.planner.history import observed_for, plan_key
 
     try:
         key = plan_key(plan, text)
-        seen = observed_for(key)
-        out = []
-        for c in cands:
-            if c.feasible and c.cost is not None:
-                runs = seen.get((c.engine, bool(c.warm)))
-                if runs:
-                    c = history_corrected(c, runs)
-            out.append(c)
+        return key, observed_for(key)
     except Exception:  # the history must never break planning
-        return cands, None
-    return tuple(out), key
+        return None, {}
+
+
+def _corrected(cands: tuple[Candidate, ...], seen: dict[tuple[str, bool], list[float]]) -> tuple[Candidate, ...]:
+    out = []
+    for c in cands:
+        if c.feasible and c.cost is not None:
+            runs = seen.get((c.engine, bool(c.warm)))
+            if runs:
+                c = history_corrected(c, runs)
+        out.append(c)
+    return tuple(out)
+
+
+def _apply_history(plan: PlanNode, cands: tuple[Candidate, ...], text: str | None = None
+                   ) -> tuple[tuple[Candidate, ...], str | None]:
+    """Candidates with observed times in place of predictions where this plan ran before (the
+    ``history_correction`` option), and the plan's key (``None`` when the option is off)."""
+    key, seen = _observed(plan, text)
+    return (_corrected(cands, seen), key) if key is not None else (cands, None)
+
+
+# -- per-plan memo of the whole assessment -----------------------------------------------------------------
+# A repeated query whose input versions, engine facts (installed, warm, cores, cluster, memory where it
+# matters), profile and observed runs are all unchanged gets the same candidates: they are reused rather
+# than predicted again, so planning a millisecond query stays a small fraction of it.
+_assessed: dict[tuple[Any, ...], tuple[Profile, tuple[Candidate, ...]]] = {}
+
+
+def _facts_signature(facts: Candidate | tuple[EngineContext, dict[str, str]], pf: PlanFeatures) -> tuple[Any, ...]:
+    """Everything of an engine's facts that its prediction depends on."""
+    if isinstance(facts, Candidate):
+        return (facts.engine, facts.note)
+    ctx, missing = facts
+    need = pf.peak_bytes * ctx.profile.memory_factor
+    memory = ctx.memory_bytes if ctx.memory_bytes and need * 2 > ctx.memory_bytes else None  # far below: moot
+    return (ctx.name, ctx.warm, ctx.parallelism, memory, ctx.cluster, ctx.streaming, ctx.batch, ctx.resident,
+            ctx.profile.python_parallel, tuple(missing))
+
+
+def _assess_all(plan: PlanNode, pf: PlanFeatures, profile: Profile, ops: frozenset[str], text: str,
+                memo_key: str | None) -> tuple[tuple[Candidate, ...], str | None]:
+    """Every candidate engine assessed and corrected by the observed runs, and the plan's history key."""
+    facts = [(n, _facts_for(n, plan, profile, ops)) for n in _candidates()]
+    key, seen = _observed(plan, text)
+    memo = None
+    if memo_key is not None:
+        memo = (memo_key, tuple(_facts_signature(f, pf) for _, f in facts),
+                tuple(sorted((k, tuple(v)) for k, v in seen.items())))
+        hit = _assessed.get(memo)
+        if hit is not None and hit[0] is profile:
+            return hit[1], key
+    cands = tuple(f if isinstance(f, Candidate) else predicted_candidate(pf, *f) for _, f in facts)
+    cands = _corrected(cands, seen)
+    if memo is not None:
+        if len(_assessed) >= MEMO_SIZE:
+            _assessed.pop(next(iter(_assessed)))
+        _assessed[memo] = (profile, cands)
+    return cands, key
 
 
 def _pick(feasible: list[Candidate]) -> Candidate:
@@ -486,6 +536,12 @@ def plan_facts(plan: PlanNode, text: str | None = None) -> tuple[Estimates, Plan
     >>> f1.values == f2.values
     True
     """
+    return _plan_facts(plan, text)[:3]
+
+
+def _plan_facts(plan: PlanNode, text: str | None = None
+                ) -> tuple[Estimates, PlanFeatures, frozenset[str], str | None]:
+    """:func:`plan_facts` and the memo key (``None`` when the plan is not memoised)."""
     try:
         key = _memo_key(plan, text)
     except Exception:  # the memo is an optimisation: never let it break planning
@@ -495,7 +551,7 @@ def plan_facts(plan: PlanNode, text: str | None = None) -> tuple[Estimates, Plan
         if hit is not None:
             rebound = _rebind(hit[0], hit[1], hit[2], plan)
             if rebound is not None:
-                return rebound[0], rebound[1], hit[3]
+                return rebound[0], rebound[1], hit[3], key
     est = estimate(plan)
     pf = features(plan, est)
     ops = frozenset(operations(plan))
@@ -503,7 +559,7 @@ def plan_facts(plan: PlanNode, text: str | None = None) -> tuple[Estimates, Plan
         if len(_memo) >= MEMO_SIZE:
             _memo.pop(next(iter(_memo)))
         _memo[key] = (plan, est, pf, ops)
-    return est, pf, ops
+    return est, pf, ops, key
 
 
 def _raise_if_infeasible(forced: str, cand: Candidate) -> None:
@@ -553,7 +609,7 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
     from unistack.plan.text import plan_text
 
     text = plan_text(plan)
-    est, pf, ops = plan_facts(plan, text)
+    est, pf, ops, memo_key = _plan_facts(plan, text)
     if forced is not None:
         if not _known(forced):
             raise EngineNotAvailableError(f"unknown engine {forced!r}. Known engines: {', '.join(engine_names())}.")
@@ -565,7 +621,7 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
         every, key = _apply_history(plan, (cand, *others), text)
         return Choice(forced, reason, every, est, pf, profile.label(), time.perf_counter() - t0, True,
                       history_key=key)
-    assessed, key = _apply_history(plan, tuple(assess(n, plan, pf, profile, ops) for n in _candidates()), text)
+    assessed, key = _assess_all(plan, pf, profile, ops, text, memo_key)
     feasible = [c for c in assessed if c.feasible]
     if not feasible:
         notes = "; ".join(f"{c.engine}: {c.note}" for c in assessed)

@@ -286,15 +286,6 @@ def _arith(op: str, out: pa.DataType) -> Callable[[Any, Any], Any]:
     return lambda a, b: fn(cast_value(a, out), cast_value(b, out))
 
 
-def _may_be_nan(node: ex.ExprNode) -> bool:
-    """Whether an operand can hold NaN: only floats can (a decimal cast to float for a comparison cannot)."""
-    if node.dtype is None or not pa.types.is_floating(node.dtype):
-        return False
-    if isinstance(node, ex.Literal):
-        return node.value is not None and node.value != node.value
-    return True
-
-
 def _float_compare(op: str, common: pa.DataType) -> Callable[[Any, Any], Any]:
     """Comparisons of floats where NaN equals NaN and is above every number (nulls still give null)."""
 
@@ -328,7 +319,7 @@ def _(node: ex.BinaryOp, df: dd.DataFrame) -> PExpr:
         if t.is_null(common):
             return ew(op, lambda a, b: pa.scalar(None, pa.bool_()), [left, right], pa.bool_())
 
-        if pa.types.is_floating(common) and (_may_be_nan(node.left) or _may_be_nan(node.right)):
+        if pa.types.is_floating(common) and (ex.may_be_nan(node.left) or ex.may_be_nan(node.right)):
             return ew(op, _float_compare(op, common), [left, right], pa.bool_())
 
         def compare(a: Any, b: Any) -> Any:
@@ -558,8 +549,10 @@ def _plan_agg(j: int, node: ex.Agg, df: dd.DataFrame, inputs: dict[str, PExpr], 
         work_type = in_type  # pandas sums decimal(p, s) into decimal(38, s) itself: no cast of every row
     if pa.types.is_boolean(work_type) and func in ("min", "max"):
         work_type = pa.int8()
-    # NaN can only come from float input; then NaN is tracked apart (pandas' reductions skip it)
-    floating = pa.types.is_floating(in_type) and pa.types.is_floating(work_type)
+    # NaN can only come from float input; then NaN is tracked apart (pandas' reductions skip it). A float cast
+    # from an exact number is finite and never NaN: no bookkeeping (std/var also track infinities)
+    floating = (pa.types.is_floating(in_type) and pa.types.is_floating(work_type)
+                and (ex.may_be_nan(node.operand) or func in ("std", "var")))
     if floating:
         # std/var with an infinity among two or more values are NaN (IEEE: inf - inf), but pandas gives null
         # for NaN results of Arrow columns: there infinities are tracked apart like NaN

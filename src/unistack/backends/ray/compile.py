@@ -48,9 +48,11 @@ USER_FUNCTION_RETRIES = 2
 
 @dataclass(frozen=True)
 class Settings:
-    """Translation settings: how many partitions Ray's shuffles (group-by, join, distinct) use."""
+    """Translation settings: how many partitions Ray's shuffles (group-by, join, distinct) use, and the plan's
+    root (a global aggregate there needs no marker row: the engine makes the row of an empty input itself)."""
 
     shuffle_partitions: int = 4
+    root: pn.PlanNode | None = None
 
 
 # -- batch functions (run inside Ray workers) ----------------------------------------------------------------
@@ -277,7 +279,7 @@ def _plan_agg(i: int, agg: ex.Agg) -> _AggPlan:
         cast_to = pa.int8()
     names = {"sum": out, "mean": out, "std": out, "min": out, "max": out, "count": f"{out}_n"}
     aggs = tuple((k, names[k], arg) for k in kinds[func])
-    if pa.types.is_floating(in_type):
+    if ex.may_be_nan(agg.operand):
         # Ray's aggregates skip NaN like null; the semantics keep NaN as a value: aggregate the values
         # without NaN and count the NaN beside them, the finisher puts NaN back where it belongs
         nan = f"__us_n{i}"
@@ -369,6 +371,8 @@ class _FinishAggregate:
         table = _table(batch)
         if _GLOBAL_MARKER in table.column_names:
             table = _global_row(table, self.plans)
+        elif not table.num_rows:  # an empty block (Ray may hand one over without columns)
+            return self.schema.empty_table()
         n = table.num_rows
         finished = pa.table({f"__us_v{i}": ae._as_array(_finish_agg(p, f"__us_o{i}", table), p.dtype, n)
                              for i, p in enumerate(self.plans)}) if self.plans else pa.table({"__us_none": pa.nulls(n)})
@@ -378,15 +382,26 @@ class _FinishAggregate:
         return pa.Table.from_arrays(fixed, schema=self.schema)
 
 
+def _aggregate_plans(node: pn.Aggregate) -> tuple[tuple[_AggPlan, ...], tuple[ex.ExprNode, ...]]:
+    """Each distinct aggregate's plan, and the output expressions over their finished columns."""
+    found: list[ex.Agg] = []
+    for a in node.aggs:
+        _collect_aggs(a, found)
+    return tuple(_plan_agg(i, a) for i, a in enumerate(found)), tuple(_replace_aggs(a, found) for a in node.aggs)
+
+
+def empty_global_result(node: pn.Aggregate) -> pa.Table:
+    """The one row of a global aggregate at the plan's root when Ray produced none (an input whose blocks
+    have no columns): counts 0, other aggregates null, finished as on a worker."""
+    plans, exprs = _aggregate_plans(node)
+    return _FinishAggregate((), plans, exprs, node.schema)(pa.table({_GLOBAL_MARKER: [True]}))
+
+
 @compile_node.register
 def _(node: pn.Aggregate, settings: Settings) -> Any:
     ds = compile_node(node.input, settings)
     key_cols = tuple((f"__us_k{i}", _Key(k)) for i, k in enumerate(node.keys))
-    found: list[ex.Agg] = []
-    for a in node.aggs:
-        _collect_aggs(a, found)
-    plans = tuple(_plan_agg(i, a) for i, a in enumerate(found))
-    exprs = tuple(_replace_aggs(a, found) for a in node.aggs)
+    plans, exprs = _aggregate_plans(node)
     columns = key_cols + tuple(c for p in plans for c in p.columns)
     if not columns:
         columns = (("__us_one", _Const()),)
@@ -397,7 +412,7 @@ def _(node: pn.Aggregate, settings: Settings) -> Any:
     keys = [k for k, _ in key_cols]
     grouped = ds.groupby(keys if keys else None, num_partitions=settings.shuffle_partitions if keys else None)
     ds = grouped.aggregate(*aggs)
-    if not keys:
+    if not keys and node is not settings.root:  # at the root, the engine makes a missing row itself
         ds = _with_global_marker(ds)
     return _map(ds, _FinishAggregate(tuple(keys), plans, exprs, node.schema))
 

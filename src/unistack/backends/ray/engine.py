@@ -12,7 +12,13 @@ import pyarrow as pa
 from unistack import errors
 from unistack.backends.base import Capabilities, EngineStatus, conform
 from unistack.backends.ray import session as sess
-from unistack.backends.ray.compile import UNSUPPORTED, Settings, compile_node, implemented_operations
+from unistack.backends.ray.compile import (
+    UNSUPPORTED,
+    Settings,
+    compile_node,
+    empty_global_result,
+    implemented_operations,
+)
 from unistack.config import get_option
 from unistack.errors import DataSourceError, EngineError, UnistackError
 from unistack.plan import nodes as pn
@@ -62,7 +68,7 @@ class RayEngine:
     def compile(self, plan: pn.PlanNode) -> object:
         """The plan as a lazy ``ray.data.Dataset`` (starts or joins the Ray session)."""
         sess.get_session()
-        return compile_node(plan, Settings(shuffle_partitions=int(get_option("ray.shuffle_parallelism"))))
+        return compile_node(plan, Settings(shuffle_partitions=int(get_option("ray.shuffle_parallelism")), root=plan))
 
     def execute(self, plan: pn.PlanNode) -> pa.Table:
         try:
@@ -76,6 +82,8 @@ class RayEngine:
         except Exception as e:
             raise _translate_error(e) from e
         parts = [_fit(b, plan.schema) for b in blocks if b.num_rows]
+        if not parts and isinstance(plan, pn.Aggregate) and not plan.keys:
+            return empty_global_result(plan)  # compiled without the marker row: see compile.Settings
         if not parts:
             return plan.schema.empty_table()
         return conform(pa.concat_tables(parts), plan.schema)
