@@ -91,13 +91,34 @@ class _Project:
         return ae.project(self.exprs, _table(batch), self.schema)
 
 
+def _cannot_raise(node: ex.ExprNode) -> bool:
+    """Whether a predicate only compares and combines columns and literals (it cannot fail on any row)."""
+    if isinstance(node, (ex.Column, ex.Literal)):
+        return True
+    if isinstance(node, ex.BinaryOp) and node.op in (*ex.COMPARISON_OPS, *ex.BOOLEAN_OPS):
+        return _cannot_raise(node.left) and _cannot_raise(node.right)
+    if isinstance(node, ex.UnaryOp) and node.op == "not":
+        return _cannot_raise(node.operand)
+    return False
+
+
 class _Filter:
+    """Keep the rows where every predicate is true. The predicates that cannot fail are evaluated on the
+    whole block and combined into one mask (one copy of the block instead of one per predicate); the others
+    follow one by one, each on the rows the earlier ones kept (a cast guarded by an earlier test)."""
+
     def __init__(self, predicates: tuple[ex.ExprNode, ...]) -> None:
-        self.predicates = predicates
+        n = next((i for i, p in enumerate(predicates) if not _cannot_raise(p)), len(predicates))
+        self.combined, self.rest = predicates[:n], predicates[n:]
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         table = _table(batch)
-        for p in self.predicates:
+        if self.combined:
+            mask = ae.evaluate_predicate(self.combined[0], table)
+            for p in self.combined[1:]:
+                mask = pc.and_(mask, ae.evaluate_predicate(p, table))  # null (unknown) drops the row, as filter
+            table = table.filter(mask)
+        for p in self.rest:
             table = table.filter(ae.evaluate_predicate(p, table))
         return table
 
