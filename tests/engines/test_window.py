@@ -187,3 +187,11 @@ def test_rank_ordered_by_its_partition_key(check):
     # constant within each partition), which Flink refused for rank(); every row ties (S-WIN-RANK)
     df = us.from_dict({"c": [None, None, "x"], "j": [1, 1, 2]}, schema={"c": "string", "j": "int64"})
     check(df.select("j", r=us.rank().over("c", "j", order_by="c", descending=True)), {"j": [1, 1, 2], "r": [1, 1, 1]})
+
+
+def test_shift_of_an_empty_string_literal(check):
+    # found by a 5,000-plan conformance run on Flink (shrunk): the literal '' is a CHAR(0) in Flink SQL, a type
+    # its planner refuses under LAG (S-WIN-SHIFT)
+    df = us.from_dict({"id": [1, 2, 3], "g": [1, 1, 2]}).with_columns(e=us.lit(""))
+    out = df.select("id", prev=us.col("e").shift(1).over("g", order_by="id"))
+    check(out, {"id": [1, 2, 3], "prev": [None, "", None]})

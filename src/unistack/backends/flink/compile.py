@@ -176,7 +176,8 @@ def literal_sql(value: Any, dtype: pa.DataType) -> str:
     if isinstance(value, decimal.Decimal):
         return f"CAST('{value}' AS {ft})"
     if isinstance(value, str):
-        return string_literal(value) if ft == "STRING" else f"CAST({string_literal(value)} AS {ft})"
+        # '' alone is a CHAR(0), a type Flink's planner refuses in places (a LAG over it)
+        return string_literal(value) if ft == "STRING" and value else f"CAST({string_literal(value)} AS {ft})"
     if isinstance(value, bytes):
         return f"X'{value.hex()}'"
     if isinstance(value, _dt.datetime):

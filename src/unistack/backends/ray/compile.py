@@ -298,6 +298,9 @@ def _plan_agg(i: int, agg: ex.Agg) -> _AggPlan:
                                    "var": pa.float64()}.get(func)
     if pa.types.is_boolean(in_type) and func in ("min", "max"):
         cast_to = pa.int8()
+    if func == "sum" and pa.types.is_decimal(in_type) and pa.types.is_decimal(agg.dtype) \
+            and in_type.scale == agg.dtype.scale and agg.dtype.precision == t.MAX_DECIMAL_PRECISION:
+        cast_to = None  # Arrow sums decimal(p, s) into decimal(38, s) itself: no cast of every row
     names = {"sum": out, "mean": out, "std": out, "min": out, "max": out, "count": f"{out}_n"}
     aggs = tuple((k, names[k], arg) for k in kinds[func])
     if ex.may_be_nan(agg.operand):
