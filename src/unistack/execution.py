@@ -24,7 +24,7 @@ from unistack.config import get_option
 from unistack.errors import EngineError, EngineNotAvailableError, UnistackError
 from unistack.plan import nodes as pn
 from unistack.plan.nodes import PlanNode
-from unistack.planner.choose import Choice, choose
+from unistack.planner.choose import Choice, choose, settle
 from unistack.planner.optimize import optimize
 from unistack.planner.profile import Profile
 
@@ -180,6 +180,7 @@ def execute(plan: PlanNode, engine: str | None = None) -> pa.Table:
             table = _run_on(name, optimized, plan.schema)
         except (EngineError, EngineNotAvailableError) as e:
             elapsed = time.perf_counter() - t0
+            settle(choice, name, None)
             _record(choice, name, optimized, elapsed, "failed", str(e), previous)
             failures.append(f"{name}: {e}")
             if i + 1 < len(order):
@@ -191,6 +192,7 @@ def execute(plan: PlanNode, engine: str | None = None) -> pa.Table:
                 raise EngineError(name, f"every feasible engine failed: {'; '.join(failures)}") from e
             raise
         elapsed = time.perf_counter() - t0
+        settle(choice, name, elapsed)
         _record(choice, name, optimized, elapsed, "ok", failover_from=previous)
         _last.clear()
         _last.update(engine=name, chosen=choice.engine, predicted=choice.predicted, actual=elapsed,

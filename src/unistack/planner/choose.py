@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import statistics
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -73,6 +74,7 @@ class Choice:
     # a forced engine's context, when its prediction is left for after the run (see execution._record)
     context: EngineContext | None = field(default=None, compare=False, repr=False)
     history_key: str | None = None  # the plan's key in the observed runs, when they were consulted
+    plan_cache_key: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)  # see REPLAN_EVERY
 
     def candidate(self, name: str) -> Candidate | None:
         return next((c for c in self.candidates if c.engine == name), None)
@@ -238,6 +240,7 @@ def clear_caches() -> None:
     _status_cache.clear()
     _memo.clear()
     _assessed.clear()
+    _decisions.clear()
     _available = _names = None
 
 
@@ -415,11 +418,13 @@ def _apply_history(plan: PlanNode, cands: tuple[Candidate, ...], text: str | Non
     return (_corrected(cands, seen), key) if key is not None else (cands, None)
 
 
-# -- per-plan memo of the whole assessment -----------------------------------------------------------------
+# -- per-plan memo of the model's predictions ----------------------------------------------------------------
 # A repeated query whose input versions, engine facts (installed, warm, cores, cluster, memory where it
-# matters), profile and observed runs are all unchanged gets the same candidates: they are reused rather
-# than predicted again, so planning a millisecond query stays a small fraction of it.
+# matters) and profile are unchanged gets the same predictions: they are reused rather than computed again
+# (the observed runs, which change with every run, are applied to them afresh each time).
 _assessed: dict[tuple[Any, ...], tuple[Profile, tuple[Candidate, ...]]] = {}
+
+Facts = list[tuple[str, "Candidate | tuple[EngineContext, dict[str, str]]"]]
 
 
 def _facts_signature(facts: Candidate | tuple[EngineContext, dict[str, str]], pf: PlanFeatures) -> tuple[Any, ...]:
@@ -433,25 +438,67 @@ def _facts_signature(facts: Candidate | tuple[EngineContext, dict[str, str]], pf
             ctx.profile.python_parallel, tuple(missing))
 
 
-def _assess_all(plan: PlanNode, pf: PlanFeatures, profile: Profile, ops: frozenset[str], text: str,
-                memo_key: str | None) -> tuple[tuple[Candidate, ...], str | None]:
-    """Every candidate engine assessed and corrected by the observed runs, and the plan's history key."""
-    facts = [(n, _facts_for(n, plan, profile, ops)) for n in _candidates()]
+def _all_facts(plan: PlanNode, profile: Profile, ops: frozenset[str], pf: PlanFeatures
+               ) -> tuple[Facts, tuple[Any, ...]]:
+    """Every candidate engine's facts and their signature."""
+    facts: Facts = [(n, _facts_for(n, plan, profile, ops)) for n in _candidates()]
+    return facts, tuple(_facts_signature(f, pf) for _, f in facts)
+
+
+def _assess_all(plan: PlanNode, pf: PlanFeatures, profile: Profile, text: str, memo_key: str | None,
+                facts: Facts, signature: tuple[Any, ...]
+                ) -> tuple[tuple[Candidate, ...], str | None, dict[tuple[str, bool], list[float]]]:
+    """Every candidate engine assessed and corrected by the observed runs, the plan's history key and the
+    observed runs used."""
+    memo = (memo_key, signature) if memo_key is not None else None
+    hit = _assessed.get(memo) if memo is not None else None
+    if hit is not None and hit[0] is profile:
+        cands = hit[1]
+    else:
+        cands = tuple(f if isinstance(f, Candidate) else predicted_candidate(pf, *f) for _, f in facts)
+        if memo is not None:
+            if len(_assessed) >= MEMO_SIZE:
+                _assessed.pop(next(iter(_assessed)))
+            _assessed[memo] = (profile, cands)
     key, seen = _observed(plan, text)
-    memo = None
-    if memo_key is not None:
-        memo = (memo_key, tuple(_facts_signature(f, pf) for _, f in facts),
-                tuple(sorted((k, tuple(v)) for k, v in seen.items())))
-        hit = _assessed.get(memo)
-        if hit is not None and hit[0] is profile:
-            return hit[1], key
-    cands = tuple(f if isinstance(f, Candidate) else predicted_candidate(pf, *f) for _, f in facts)
-    cands = _corrected(cands, seen)
-    if memo is not None:
-        if len(_assessed) >= MEMO_SIZE:
-            _assessed.pop(next(iter(_assessed)))
-        _assessed[memo] = (profile, cands)
-    return cands, key
+    return _corrected(cands, seen), key, seen
+
+
+def _medians(seen: dict[tuple[str, bool], list[float]]) -> dict[tuple[str, bool], float]:
+    return {k: statistics.median(v) for k, v in seen.items() if v}
+
+
+def _same_observations(then: dict[tuple[str, bool], float], now: dict[tuple[str, bool], float]) -> bool:
+    """Whether the observed runs still say what they said when a decision was made: the same engines observed,
+    each median within :data:`SETTLE_TOLERANCE` of its earlier value."""
+    return then.keys() == now.keys() and all(
+        then[k] / SETTLE_TOLERANCE <= now[k] <= then[k] * SETTLE_TOLERANCE for k in then)
+
+
+# -- plan cache ------------------------------------------------------------------------------------------------
+# Like a database's plan cache: the engine chosen for a plan is reused for the same plan over the same input
+# versions while the engines' facts, the profile and the observed runs' medians (within SETTLE_TOLERANCE)
+# are unchanged, without predicting again; the plan is planned afresh every REPLAN_EVERY uses regardless.
+# This keeps the planner's cost for a repeated millisecond query in the tens of microseconds. Plans with
+# Python batch functions are always planned (their learned cost changes as they run, and execution needs the
+# plan's estimates to learn it).
+REPLAN_EVERY = 8
+_decisions: dict[tuple[Any, ...], list[Any]] = {}  # key -> [profile, Choice, uses since planned, medians]
+
+
+def _decision_key(plan: PlanNode, text: str, profile: Profile) -> tuple[tuple[Any, ...] | None, Any]:
+    """The plan cache's key for ``plan`` (``None`` when it is not cached) and the memoised facts it used."""
+    from unistack.plan import nodes as pn
+
+    try:
+        memo_key = _memo_key(plan, text)
+    except Exception:  # the cache is an optimisation: never let it break planning
+        return None, None
+    hit = _memo.get(memo_key) if memo_key is not None else None
+    if hit is None or any(isinstance(n, pn.MapBatches) for n in plan.walk()):
+        return None, None
+    facts, signature = _all_facts(plan, profile, hit[3], hit[2])
+    return (memo_key, signature, bool(get_option("history_correction"))), (facts, signature)
 
 
 def _pick(feasible: list[Candidate]) -> Candidate:
@@ -609,6 +656,13 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
     from unistack.plan.text import plan_text
 
     text = plan_text(plan)
+    decision, known = (None, None) if forced is not None or compare else _decision_key(plan, text, profile)
+    if decision is not None:
+        cached = _decisions.get(decision)
+        if cached is not None and cached[0] is profile and cached[2] < REPLAN_EVERY and (
+                not decision[2] or _same_observations(cached[3], _medians(_observed(plan, text)[1]))):
+            cached[2] += 1
+            return replace(cached[1], planning_seconds=time.perf_counter() - t0)
     est, pf, ops, memo_key = _plan_facts(plan, text)
     if forced is not None:
         if not _known(forced):
@@ -621,7 +675,10 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
         every, key = _apply_history(plan, (cand, *others), text)
         return Choice(forced, reason, every, est, pf, profile.label(), time.perf_counter() - t0, True,
                       history_key=key)
-    assessed, key = _assess_all(plan, pf, profile, ops, text, memo_key)
+    if decision is None and forced is None and not compare and memo_key is not None:
+        decision, known = _decision_key(plan, text, profile)  # a first planning: its facts are memoised now
+    every_facts, signature = known if known is not None else _all_facts(plan, profile, ops, pf)
+    assessed, key, seen = _assess_all(plan, pf, profile, text, memo_key, every_facts, signature)
     feasible = [c for c in assessed if c.feasible]
     if not feasible:
         notes = "; ".join(f"{c.engine}: {c.note}" for c in assessed)
@@ -641,8 +698,39 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
         reason = f"only feasible engine ({best.cost.total:.3g}s predicted)"
     if best.cost.history_runs:
         reason = reason.replace("s predicted", f"s observed over {best.cost.history_runs} runs", 1)
-    return Choice(best.engine, reason, assessed, est, pf, profile.label(), time.perf_counter() - t0,
-                  history_key=key)
+    choice = Choice(best.engine, reason, assessed, est, pf, profile.label(), time.perf_counter() - t0,
+                    history_key=key)
+    if decision is not None:
+        if len(_decisions) >= MEMO_SIZE:
+            _decisions.pop(next(iter(_decisions)))
+        choice = replace(choice, plan_cache_key=decision)
+        # the estimates belong to this plan's nodes: a later plan reusing the decision gets none
+        _decisions[decision] = [profile, replace(choice, estimates=None, plan_features=None), 0, _medians(seen)]
+    return choice
+
+
+SETTLE_TOLERANCE = 1.3  # observed medians that moved this many times (either way) are planned again
+RUN_TOLERANCE = 2.0  # a run this many times off its prediction (either way) is planned again next time
+
+
+def settle(choice: Choice, engine: str, seconds: float | None) -> None:
+    """Tell the plan cache how a run of ``choice`` went: a failure (``seconds`` is ``None``), a failover, or
+    (when the history correction planned it) a time far from the prediction drops the cached decision, so
+    the next run is planned with what was just observed (as it would be without the cache).
+
+    Examples
+    --------
+    >>> import unistack as us
+    >>> c = choose(us.from_dict({"a": [1]}).plan)
+    >>> settle(c, c.engine, 10.0)  # far slower than predicted: planned afresh next time
+    """
+    key = choice.plan_cache_key
+    if key is None or key not in _decisions:
+        return
+    predicted, learns = choice.predicted, key[2]  # key[2]: planned with the observed runs
+    off = not predicted or not predicted / RUN_TOLERANCE <= (seconds or 0.0) <= predicted * RUN_TOLERANCE
+    if seconds is None or engine != choice.engine or (learns and off):
+        _decisions.pop(key, None)
 
 
 def engine_for(choice: Choice) -> Engine:
