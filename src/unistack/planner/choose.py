@@ -490,12 +490,14 @@ def _decision_key(plan: PlanNode, text: str, profile: Profile) -> tuple[tuple[An
     """The plan cache's key for ``plan`` (``None`` when it is not cached) and the memoised facts it used."""
     from unistack.plan import nodes as pn
 
+    if any(isinstance(n, pn.MapBatches) for n in plan.walk()):
+        return None, None
     try:
         memo_key = _memo_key(plan, text)
     except Exception:  # the cache is an optimisation: never let it break planning
         return None, None
     hit = _memo.get(memo_key) if memo_key is not None else None
-    if hit is None or any(isinstance(n, pn.MapBatches) for n in plan.walk()):
+    if hit is None:
         return None, None
     facts, signature = _all_facts(plan, profile, hit[3], hit[2])
     return (memo_key, signature, bool(get_option("history_correction"))), (facts, signature)
