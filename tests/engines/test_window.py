@@ -195,3 +195,11 @@ def test_shift_of_an_empty_string_literal(check):
     df = us.from_dict({"id": [1, 2, 3], "g": [1, 1, 2]}).with_columns(e=us.lit(""))
     out = df.select("id", prev=us.col("e").shift(1).over("g", order_by="id"))
     check(out, {"id": [1, 2, 3], "prev": [None, "", None]})
+
+
+def test_n_unique_over_a_literal_column(check):
+    # found by a 5,000-plan conformance run on Flink (shrunk): n_unique over a partition of a column that is a
+    # literal was refused there ("the window rank function requires order by clause with non-constant fields")
+    df = us.from_dict({"id": [1, 2, 3], "g": [1, 1, 2]}).with_columns(c=us.lit(-5))
+    out = df.select("id", u=us.col("c").n_unique().over("g"))
+    check(out, {"id": [1, 2, 3], "u": [1, 1, 1]})

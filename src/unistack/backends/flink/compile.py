@@ -641,7 +641,8 @@ def _n_unique_over(node: ex.Over) -> tuple[str, Callable[[str], str]]:
     partition = [key_sql(p) for p in node.partition_by]
     part = f"PARTITION BY {', '.join(partition)}" if partition else ""
     x = key_sql(node.operand.operand)
-    ranked = f"(CASE WHEN {x} IS NULL THEN NULL ELSE DENSE_RANK() OVER ({part} ORDER BY {x} ASC NULLS LAST) END)"
+    ranked = (f"(CASE WHEN {x} IS NULL THEN NULL ELSE DENSE_RANK() OVER ({part} ORDER BY {x} ASC NULLS LAST, "
+              f"{ORDER_GUARD}) END)")  # the guard: a constant value (a literal column) is refused as the only key
     return ranked, lambda col: f"COALESCE(MAX({col}) OVER ({part}), CAST(0 AS BIGINT))"
 
 

@@ -109,6 +109,13 @@ def test_shift_of_an_empty_string_literal(us_check):
              {"id": [1, 2, 3], "prev": [None, "", None]})
 
 
+@sem("S-WIN-AGG")
+def test_n_unique_over_a_literal_column(us_check):
+    # shrunk from a 5,000-plan differential run on Flink: a ranking window over a constant was refused there
+    df = us.from_dict({"id": [1, 2, 3], "g": [1, 1, 2]}).with_columns(c=us.lit(-5))
+    us_check(df.select("id", u=us.col("c").n_unique().over("g")), {"id": [1, 2, 3], "u": [1, 1, 1]})
+
+
 def test_filter_on_window(us_check):
     df = us.from_dict({"g": ["a", "a", "b"], "x": [1, 5, 2]})
     us_check(df.filter(us.col("x") == us.col("x").max().over("g")), {"g": ["a", "b"], "x": [5, 2]})
