@@ -1119,8 +1119,7 @@ def _read_source(node: pn.Scan) -> dd.DataFrame:
     assert isinstance(src, pn.FileSource)
     paths = list(src.paths)
     if src.format == "parquet":
-        return dd.read_parquet(paths, columns=columns, engine=_CanonicalParquet, dtype_backend="pyarrow",
-                               index=False)
+        return _parquet_reader(tuple(paths), tuple(columns) if columns is not None else None, src.versions())
     schema = src.file_schema
     if src.format == "csv":
         text = pd.ArrowDtype(pa.large_string())
@@ -1136,6 +1135,27 @@ def _read_source(node: pn.Scan) -> dd.DataFrame:
     else:  # pragma: no cover
         raise NotImplementedError(src.format)
     return df[columns] if columns is not None else df
+
+
+_READERS: dict[tuple[Any, ...], dd.DataFrame] = {}
+READERS_KEPT = 64
+
+
+def _parquet_reader(paths: tuple[str, ...], columns: tuple[str, ...] | None, versions: Any) -> dd.DataFrame:
+    """Dask's Parquet reader of these files and columns, reused while the files are unchanged (``versions``:
+    their sizes and modification times): building one reads the files' metadata and tokenizes it, a few
+    milliseconds per query. Dask expressions are immutable, so sharing one between queries is safe."""
+    key = (paths, columns, versions)
+    hit = _READERS.get(key) if versions is not None else None
+    if hit is not None:
+        return hit
+    df = dd.read_parquet(list(paths), columns=list(columns) if columns is not None else None,
+                         engine=_CanonicalParquet, dtype_backend="pyarrow", index=False)
+    if versions is not None:
+        if len(_READERS) >= READERS_KEPT:
+            _READERS.pop(next(iter(_READERS)))
+        _READERS[key] = df
+    return df
 
 
 def filter_frame(df: dd.DataFrame, predicate: PExpr) -> dd.DataFrame:
