@@ -446,10 +446,11 @@ def _all_facts(plan: PlanNode, profile: Profile, ops: frozenset[str], pf: PlanFe
 
 
 def _assess_all(plan: PlanNode, pf: PlanFeatures, profile: Profile, text: str, memo_key: str | None,
-                facts: Facts, signature: tuple[Any, ...]
+                facts: Facts, signature: tuple[Any, ...],
+                observed: tuple[str | None, dict[tuple[str, bool], list[float]]] | None = None
                 ) -> tuple[tuple[Candidate, ...], str | None, dict[tuple[str, bool], list[float]]]:
-    """Every candidate engine assessed and corrected by the observed runs, the plan's history key and the
-    observed runs used."""
+    """Every candidate engine assessed and corrected by the observed runs (``observed``, when the caller
+    already looked them up), the plan's history key and the observed runs used."""
     memo = (memo_key, signature) if memo_key is not None else None
     hit = _assessed.get(memo) if memo is not None else None
     if hit is not None and hit[0] is profile:
@@ -457,10 +458,8 @@ def _assess_all(plan: PlanNode, pf: PlanFeatures, profile: Profile, text: str, m
     else:
         cands = tuple(f if isinstance(f, Candidate) else predicted_candidate(pf, *f) for _, f in facts)
         if memo is not None:
-            if len(_assessed) >= MEMO_SIZE:
-                _assessed.pop(next(iter(_assessed)))
-            _assessed[memo] = (profile, cands)
-    key, seen = _observed(plan, text)
+            _remember(_assessed, memo, (profile, cands))
+    key, seen = observed if observed is not None else _observed(plan, text)
     return _corrected(cands, seen), key, seen
 
 
@@ -486,20 +485,16 @@ REPLAN_EVERY = 8
 _decisions: dict[tuple[Any, ...], list[Any]] = {}  # key -> [profile, Choice, uses since planned, medians]
 
 
-def _decision_key(plan: PlanNode, text: str, profile: Profile) -> tuple[tuple[Any, ...] | None, Any]:
-    """The plan cache's key for ``plan`` (``None`` when it is not cached) and the memoised facts it used."""
+def _cacheable(plan: PlanNode) -> bool:
     from unistack.plan import nodes as pn
 
-    if any(isinstance(n, pn.MapBatches) for n in plan.walk()):
-        return None, None
-    try:
-        memo_key = _memo_key(plan, text)
-    except Exception:  # the cache is an optimisation: never let it break planning
-        return None, None
-    hit = _memo.get(memo_key) if memo_key is not None else None
-    if hit is None:
-        return None, None
-    facts, signature = _all_facts(plan, profile, hit[3], hit[2])
+    return not any(isinstance(n, pn.MapBatches) for n in plan.walk())
+
+
+def _decision(memo_key: str, plan: PlanNode, profile: Profile, ops: frozenset[str], pf: PlanFeatures
+              ) -> tuple[tuple[Any, ...], tuple[Facts, tuple[Any, ...]]]:
+    """The plan cache's key for a plan with memoised facts, and every engine's facts it was made of."""
+    facts, signature = _all_facts(plan, profile, ops, pf)
     return (memo_key, signature, bool(get_option("history_correction"))), (facts, signature)
 
 
@@ -521,6 +516,13 @@ def _pick(feasible: list[Candidate]) -> Candidate:
 # millisecond query costs a fraction of a millisecond. Engine state (warm, cores, memory), the profile and
 # the history are still read on every call.
 MEMO_SIZE = 256
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """Store ``value`` in one of the planner's caches, forgetting the oldest entry beyond :data:`MEMO_SIZE`."""
+    if len(cache) >= MEMO_SIZE and key not in cache:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
 _memo: dict[str, tuple[PlanNode, Estimates, PlanFeatures, frozenset[str]]] = {}
 
 
@@ -549,6 +551,13 @@ def _memo_key(plan: PlanNode, text: str | None = None) -> str | None:
         elif isinstance(node, pn.MapBatches):
             extra.append(repr(udf_seconds_per_row(node)))
     return "\n".join([text, *extra])
+
+
+def _safe_memo_key(plan: PlanNode, text: str | None) -> str | None:
+    try:
+        return _memo_key(plan, text)
+    except Exception:  # the memo is an optimisation: never let it break planning
+        return None
 
 
 def _rebind(old: PlanNode, est: Estimates, pf: PlanFeatures, plan: PlanNode) -> tuple[Estimates, PlanFeatures] | None:
@@ -588,13 +597,11 @@ def plan_facts(plan: PlanNode, text: str | None = None) -> tuple[Estimates, Plan
     return _plan_facts(plan, text)[:3]
 
 
-def _plan_facts(plan: PlanNode, text: str | None = None
+def _plan_facts(plan: PlanNode, text: str | None = None, key: str | None = None
                 ) -> tuple[Estimates, PlanFeatures, frozenset[str], str | None]:
-    """:func:`plan_facts` and the memo key (``None`` when the plan is not memoised)."""
-    try:
-        key = _memo_key(plan, text)
-    except Exception:  # the memo is an optimisation: never let it break planning
-        key = None
+    """:func:`plan_facts` and the memo key (``None`` when the plan is not memoised); ``key`` is the memo key
+    when the caller computed it already."""
+    key = key if key is not None else _safe_memo_key(plan, text)
     if key is not None:
         hit = _memo.get(key)
         if hit is not None:
@@ -605,9 +612,7 @@ def _plan_facts(plan: PlanNode, text: str | None = None
     pf = features(plan, est)
     ops = frozenset(operations(plan))
     if key is not None:
-        if len(_memo) >= MEMO_SIZE:
-            _memo.pop(next(iter(_memo)))
-        _memo[key] = (plan, est, pf, ops)
+        _remember(_memo, key, (plan, est, pf, ops))
     return est, pf, ops, key
 
 
@@ -658,14 +663,19 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
     from unistack.plan.text import plan_text
 
     text = plan_text(plan)
-    decision, known = (None, None) if forced is not None or compare else _decision_key(plan, text, profile)
-    if decision is not None:
+    cacheable = forced is None and not compare and _cacheable(plan)
+    decision, known, observed = None, None, None
+    early_key = _safe_memo_key(plan, text) if cacheable else None
+    memo_hit = _memo.get(early_key) if early_key is not None else None
+    if early_key is not None and memo_hit is not None:
+        decision, known = _decision(early_key, plan, profile, memo_hit[3], memo_hit[2])
         cached = _decisions.get(decision)
-        if cached is not None and cached[0] is profile and cached[2] < REPLAN_EVERY and (
-                not decision[2] or _same_observations(cached[3], _medians(_observed(plan, text)[1]))):
-            cached[2] += 1
-            return replace(cached[1], planning_seconds=time.perf_counter() - t0)
-    est, pf, ops, memo_key = _plan_facts(plan, text)
+        if cached is not None and cached[0] is profile and cached[2] < REPLAN_EVERY:
+            observed = _observed(plan, text) if decision[2] else (None, {})
+            if not decision[2] or _same_observations(cached[3], _medians(observed[1])):
+                cached[2] += 1
+                return replace(cached[1], planning_seconds=time.perf_counter() - t0)
+    est, pf, ops, memo_key = _plan_facts(plan, text, early_key)
     if forced is not None:
         if not _known(forced):
             raise EngineNotAvailableError(f"unknown engine {forced!r}. Known engines: {', '.join(engine_names())}.")
@@ -677,10 +687,10 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
         every, key = _apply_history(plan, (cand, *others), text)
         return Choice(forced, reason, every, est, pf, profile.label(), time.perf_counter() - t0, True,
                       history_key=key)
-    if decision is None and forced is None and not compare and memo_key is not None:
-        decision, known = _decision_key(plan, text, profile)  # a first planning: its facts are memoised now
+    if decision is None and cacheable and memo_key is not None:
+        decision, known = _decision(memo_key, plan, profile, ops, pf)  # a first planning of this plan
     every_facts, signature = known if known is not None else _all_facts(plan, profile, ops, pf)
-    assessed, key, seen = _assess_all(plan, pf, profile, text, memo_key, every_facts, signature)
+    assessed, key, seen = _assess_all(plan, pf, profile, text, memo_key, every_facts, signature, observed)
     feasible = [c for c in assessed if c.feasible]
     if not feasible:
         notes = "; ".join(f"{c.engine}: {c.note}" for c in assessed)
@@ -703,11 +713,10 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
     choice = Choice(best.engine, reason, assessed, est, pf, profile.label(), time.perf_counter() - t0,
                     history_key=key)
     if decision is not None:
-        if len(_decisions) >= MEMO_SIZE:
-            _decisions.pop(next(iter(_decisions)))
         choice = replace(choice, plan_cache_key=decision)
         # the estimates belong to this plan's nodes: a later plan reusing the decision gets none
-        _decisions[decision] = [profile, replace(choice, estimates=None, plan_features=None), 0, _medians(seen)]
+        _remember(_decisions, decision, [profile, replace(choice, estimates=None, plan_features=None), 0,
+                                         _medians(seen)])
     return choice
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import decimal
+import functools
 import io
 import itertools
 import math
@@ -1137,25 +1138,13 @@ def _read_source(node: pn.Scan) -> dd.DataFrame:
     return df[columns] if columns is not None else df
 
 
-_READERS: dict[tuple[Any, ...], dd.DataFrame] = {}
-READERS_KEPT = 64
-
-
+@functools.lru_cache(maxsize=64)
 def _parquet_reader(paths: tuple[str, ...], columns: tuple[str, ...] | None, versions: Any) -> dd.DataFrame:
     """Dask's Parquet reader of these files and columns, reused while the files are unchanged (``versions``:
-    their sizes and modification times): building one reads the files' metadata and tokenizes it, a few
-    milliseconds per query. Dask expressions are immutable, so sharing one between queries is safe."""
-    key = (paths, columns, versions)
-    hit = _READERS.get(key) if versions is not None else None
-    if hit is not None:
-        return hit
-    df = dd.read_parquet(list(paths), columns=list(columns) if columns is not None else None,
-                         engine=_CanonicalParquet, dtype_backend="pyarrow", index=False)
-    if versions is not None:
-        if len(_READERS) >= READERS_KEPT:
-            _READERS.pop(next(iter(_READERS)))
-        _READERS[key] = df
-    return df
+    their sizes and modification times, part of the cache key): building one reads the files' metadata and
+    tokenizes it, a few milliseconds per query. Dask expressions are immutable, so sharing one is safe."""
+    return dd.read_parquet(list(paths), columns=list(columns) if columns is not None else None,
+                           engine=_CanonicalParquet, dtype_backend="pyarrow", index=False)
 
 
 def filter_frame(df: dd.DataFrame, predicate: PExpr) -> dd.DataFrame:
