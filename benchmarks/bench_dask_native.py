@@ -84,13 +84,15 @@ def us_q3(t: dict[str, Any]) -> Any:
 def _read(directory: str, table: str, columns: list[str]) -> Any:
     """Dask's Parquet reader with Arrow dtypes. tpchgen-cli writes ``string_view`` columns, which plain
     ``dd.read_parquet(dtype_backend="pyarrow")`` cannot handle (pandas has no kernels for them), so the
-    hand-written side uses the same small reader subclass as the engine (it casts them to large_string)."""
+    hand-written side uses the same small reader subclass as the engine (it casts them to large_string),
+    and the same partition size (option ``dask.blocksize``), so that the comparison is of the translation."""
     import dask.dataframe as dd
 
+    from unistack import get_option
     from unistack.backends.dask.compile import _CanonicalParquet
 
     return dd.read_parquet(os.path.join(directory, f"{table}.parquet"), columns=columns, dtype_backend="pyarrow",
-                           engine=_CanonicalParquet)
+                           engine=_CanonicalParquet, blocksize=get_option("dask.blocksize"))
 
 
 def dask_q1(directory: str) -> Any:

@@ -91,6 +91,8 @@ OPTIONS: dict[str, Option] = {
         Option("spark.conf", {}, _dict, "extra Spark settings, 'k=v,k2=v2' or a mapping"),
         Option("dask.scheduler", None, _opt_str, "Dask scheduler address (tcp://host:8786); default local"),
         Option("dask.partition_rows", 1_000_000, int, "rows per Dask partition for in-memory input"),
+        Option("dask.blocksize", "64MiB", str,
+               "bytes of the selected Parquet columns per Dask partition (Dask's own default: 256MiB)"),
         Option("ray.address", None, _opt_str, "Ray cluster address (host:6379 or 'auto'); default local"),
         Option("ray.object_store_memory", None, _opt_int, "bytes for a local Ray object store"),
         Option("ray.shuffle_parallelism", 4, int, "Ray Data shuffle partitions"),

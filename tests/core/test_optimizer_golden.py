@@ -20,6 +20,7 @@ from unistack.frame import LazyFrame
 from unistack.plan import nodes as pn
 from unistack.plan.text import plan_text
 from unistack.planner.optimize import RULES, Rule, optimize
+from unistack.planner.rules.drop_unused_sorts import drop_unused_sorts
 from unistack.planner.rules.fold_constants import fold_constants
 from unistack.planner.rules.merge_filters import merge_filters
 from unistack.planner.rules.prune_projections import prune_projections
@@ -307,6 +308,71 @@ CASES = [
          Select [id]
            MapBatches ident -> [id, cust, amount, note]
              {ORD} [4 cols]"""),
+    # -- drop_unused_sorts --------------------------------------------------------------------------------
+    Case("sorts below a union go, through row-wise nodes",
+         lambda: us.concat([ORDERS.sort("id"), ORDERS.sort("amount").filter(us.col("id") > 2)
+                           .select("id", "cust", "amount", "note")]), (drop_unused_sorts,),
+         f"""
+         Union all (2 inputs)
+           Sort [id]
+             {ORD} [4 cols]
+           Select [id, cust, amount, note]
+             Filter id > 2
+               Sort [amount]
+                 {ORD} [4 cols]""",
+         f"""
+         Union all (2 inputs)
+           {ORD} [4 cols]
+           Select [id, cust, amount, note]
+             Filter id > 2
+               {ORD} [4 cols]"""),
+    Case("sorts below a join and a sum go", lambda: ORDERS.sort("amount").join(CUST.sort("name"), on="cust")
+         .group_by("city").agg(us.col("amount").sum()), (drop_unused_sorts,),
+         f"""
+         Aggregate by [city] [sum(amount)]
+           Join inner cust = cust
+             Sort [amount]
+               {ORD} [4 cols]
+             Sort [name]
+               {CUS} [3 cols]""",
+         f"""
+         Aggregate by [city] [sum(amount)]
+           Join inner cust = cust
+             {ORD} [4 cols]
+             {CUS} [3 cols]"""),
+    Case("a sort stays below first(), a limit and a window", lambda: us.concat([
+        ORDERS.sort("amount").group_by("cust").agg(us.col("note").first()).select("note"),
+        ORDERS.sort("id").limit(2).select("note"),
+        ORDERS.sort("id").with_columns(s=us.col("id").cum_sum().over(order_by="amount")).select("note")]),
+         (drop_unused_sorts,),
+         f"""
+         Union all (3 inputs)
+           Select [note]
+             Aggregate by [cust] [first(note)]
+               Sort [amount]
+                 {ORD} [4 cols]
+           Select [note]
+             Limit 2
+               Sort [id]
+                 {ORD} [4 cols]
+           Select [note]
+             Select [id, cust, amount, note, cum_sum(id) OVER (order by amount) AS s]
+               Sort [id]
+                 {ORD} [4 cols]""",
+         f"""
+         Union all (3 inputs)
+           Select [note]
+             Aggregate by [cust] [first(note)]
+               Sort [amount]
+                 {ORD} [4 cols]
+           Select [note]
+             Limit 2
+               Sort [id]
+                 {ORD} [4 cols]
+           Select [note]
+             Select [id, cust, amount, note, cum_sum(id) OVER (order by amount) AS s]
+               Sort [id]
+                 {ORD} [4 cols]"""),
     # -- push_limits -------------------------------------------------------------------------------------
     Case("limit into the scan through a projection", lambda: ORDERS.select("id", a2=us.col("amount") * 2).limit(2),
          (push_limits,),

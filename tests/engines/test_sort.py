@@ -97,3 +97,11 @@ def test_sort_by_window_expression(check):
     out = df.sort(us.col("x").sum().over("g"), "x", descending=[True, False])
     assert out.columns == ["g", "x"]
     check(out, {"g": ["b", "c", "a", "a"], "x": [5, 4, 1, 2]}, ordered=True)
+
+
+def test_sort_of_rows_a_filter_cannot_keep(check):
+    # S-ORDER: found on Flink (an unsatisfiable filter next to a sort's row numbering could not be planned)
+    df = us.from_dict({"f": [1.0, None, 2.5], "g": [1, 2, None]})
+    sorted_c0 = df.select(c0=us.col("g")).sort("c0")
+    check(sorted_c0.filter((us.col("c0") > 5) & (us.col("c0") < 3)), {"c0": []}, ordered=True)
+    check(us.concat([sorted_c0, sorted_c0.filter(us.lit(False))]), {"c0": [1, 2, None]})

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from unistack.plan.nodes import PlanNode
+from unistack.planner.rules.drop_unused_sorts import drop_unused_sorts
 from unistack.planner.rules.fold_constants import fold_constants
 from unistack.planner.rules.merge_filters import merge_filters
 from unistack.planner.rules.prune_projections import prune_projections
@@ -22,6 +23,8 @@ RULES: tuple[Rule, ...] = (
     merge_filters,
     push_predicates,
     prune_projections,
+    drop_unused_sorts,  # after pruning: a window or first() nothing reads no longer keeps a sort
+    prune_projections,  # again: the dropped sorts' keys
     push_limits,
 )
 
