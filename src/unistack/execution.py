@@ -13,15 +13,16 @@ import dataclasses
 import hashlib
 import time
 import warnings
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
 from unistack.backends.base import require_supported
+from unistack.backends.persist import PersistingEngine, localize
 from unistack.backends.registry import get_engine
 from unistack.config import get_option
-from unistack.errors import EngineError, EngineNotAvailableError, UnistackError
+from unistack.errors import EngineError, EngineNotAvailableError, UnistackError, UnsupportedOperationError
 from unistack.plan import nodes as pn
 from unistack.plan.nodes import PlanNode
 from unistack.planner.choose import Choice, choose, settle
@@ -51,6 +52,7 @@ def last_run() -> dict[str, Any]:
 
 def _run_on(name: str, optimized: PlanNode, schema: pa.Schema) -> pa.Table:
     eng = get_engine(name)
+    optimized = localize(optimized, name)
     require_supported(eng, optimized)
     try:
         table = eng.execute(optimized)
@@ -63,6 +65,21 @@ def _run_on(name: str, optimized: PlanNode, schema: pa.Schema) -> pa.Table:
             eng.name, f"returned schema {table.schema} instead of the plan's {schema} (a bug in the engine)"
         )
     return table
+
+
+def _persist_on(name: str, optimized: PlanNode, schema: pa.Schema) -> pn.PersistedSource:
+    eng = get_engine(name)
+    if not isinstance(eng, PersistingEngine):
+        raise UnsupportedOperationError(name, "persist", "Reason: the engine cannot keep results. Persist on "
+                                        "polars, duckdb, dask, spark or ray, e.g. frame.persist(engine='duckdb').")
+    optimized = localize(optimized, name)
+    require_supported(eng, optimized)
+    try:
+        return eng.persist(optimized)
+    except UnistackError:
+        raise
+    except Exception as e:  # an engine bug or crash: never a raw traceback
+        raise EngineError(eng.name, f"{type(e).__name__}: {e}") from e
 
 
 def fingerprint(plan: PlanNode) -> str:
@@ -167,37 +184,69 @@ def execute(plan: PlanNode, engine: str | None = None) -> pa.Table:
     >>> execute(us.from_dict({"a": [1, 2]}).plan).num_rows
     2
     """
+    return _run(plan, engine, _run_on, record=True)
+
+
+def persist(plan: PlanNode, engine: str | None = None) -> pn.PersistedSource:
+    """Optimize ``plan``, run it on the chosen engine among those that can keep results (or on ``engine``)
+    and keep the result there; see :meth:`unistack.LazyFrame.persist`.
+
+    Examples
+    --------
+    >>> import unistack as us
+    >>> src = persist(us.from_dict({"a": [1, 2]}).plan, engine="polars")
+    >>> src.engine, src.rows
+    ('polars', 2)
+    """
+    return _run(plan, engine, _persist_on, record=False)
+
+
+_R = TypeVar("_R")
+
+
+def _can_persist(name: str) -> bool:
+    try:
+        return isinstance(get_engine(name), PersistingEngine)
+    except UnistackError:
+        return False
+
+
+def _run(plan: PlanNode, engine: str | None, run: Callable[[str, PlanNode, pa.Schema], _R], record: bool) -> _R:
     optimized = optimize(plan)
     choice = choose(optimized, engine)
     order = [choice.engine]
     if not choice.forced and get_option("failover"):
         order += [c.engine for c in choice.ranked() if c.engine != choice.engine]
+    if not record and not choice.forced:  # persisting: only the engines that can keep a result
+        order = [n for n in order if _can_persist(n)] or order[:1]
     failures: list[str] = []
     previous: str | None = None
     for i, name in enumerate(order):
         t0 = time.perf_counter()
         try:
-            table = _run_on(name, optimized, plan.schema)
+            result = run(name, optimized, plan.schema)
         except (EngineError, EngineNotAvailableError) as e:
             elapsed = time.perf_counter() - t0
-            settle(choice, name, None)
-            _record(choice, name, optimized, elapsed, "failed", str(e), previous)
+            if record:
+                settle(choice, name, None)
+                _record(choice, name, optimized, elapsed, "failed", str(e), previous)
             failures.append(f"{name}: {e}")
             if i + 1 < len(order):
                 warnings.warn(f"engine {name!r} failed ({e}); running on {order[i + 1]!r} instead.",
-                              FailoverWarning, stacklevel=3)
+                              FailoverWarning, stacklevel=4)
                 previous = name
                 continue
             if len(failures) > 1:
                 raise EngineError(name, f"every feasible engine failed: {'; '.join(failures)}") from e
             raise
         elapsed = time.perf_counter() - t0
-        settle(choice, name, elapsed)
-        _record(choice, name, optimized, elapsed, "ok", failover_from=previous)
+        if record:
+            settle(choice, name, elapsed)
+            _record(choice, name, optimized, elapsed, "ok", failover_from=previous)
         _last.clear()
         _last.update(engine=name, chosen=choice.engine, predicted=choice.predicted, actual=elapsed,
                      planning=choice.planning_seconds, failovers=list(failures), reason=choice.reason)
-        return table
+        return result
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -177,7 +177,10 @@ def explain(frame: Any, engine: str | None = None, native: bool = True) -> Expla
     native_text = None
     if native:
         try:
-            native_text = get_engine(choice.engine).explain_native(optimized)
+            from unistack.backends.persist import localize
+
+            # another engine's persisted input stands in as its sample: explaining moves no data
+            native_text = get_engine(choice.engine).explain_native(localize(optimized, choice.engine, sample=True))
         except UnistackError as e:
             native_text = f"(not available: {e})"
         except Exception as e:  # an engine's explain must not break explain

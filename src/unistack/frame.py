@@ -398,6 +398,48 @@ class LazyFrame:
 
         return execute(self._plan, engine=engine)
 
+    def persist(self, engine: str | None = None) -> LazyFrame:
+        """Run the plan now and keep the result inside the engine; return a frame reading it there.
+
+        The result stays in the engine's own form (a Polars frame, a DuckDB table, Spark's cache, Dask's
+        persisted partitions, Ray's object store; Flink cannot keep results) until :meth:`unpersist` or
+        until the engine's session stops. Queries on the returned frame read it in place on that engine;
+        another engine gets it exported as Arrow first, and the planner counts that cost, so later queries
+        tend to run where the data already is. ``engine`` forces the engine; by default the planner picks
+        one among those that can keep results.
+
+        >>> import unistack as us
+        >>> sales = us.from_dict({"k": ["a", "b", "a"], "v": [1, 2, 3]}).persist(engine="duckdb")
+        >>> sales.group_by("k").agg(us.col("v").sum()).sort("k").collect().to_pydict()
+        {'k': ['a', 'b'], 'v': [4, 2]}
+        >>> us.explain(sales).engine
+        'duckdb'
+        >>> sales.unpersist()
+        """
+        from unistack.execution import persist
+
+        return LazyFrame(pn.Scan(persist(self._plan, engine=engine)))
+
+    def unpersist(self) -> None:
+        """Release a result kept by :meth:`persist` (a no-op on a frame that reads no persisted result).
+
+        >>> import unistack as us
+        >>> kept = us.from_dict({"a": [1]}).persist(engine="polars")
+        >>> kept.unpersist()
+        >>> kept.collect()
+        Traceback (most recent call last):
+        ...
+        unistack.errors.DataSourceError: the persisted result ... is no longer held by polars ...
+        """
+        from unistack.backends.registry import get_engine
+
+        for node in self._plan.walk():
+            if isinstance(node, pn.Scan) and isinstance(node.source, pn.PersistedSource):
+                eng = get_engine(node.source.engine)
+                release = getattr(eng, "unpersist", None)
+                if callable(release):
+                    release(node.source)
+
     def to_polars(self, engine: str | None = None) -> polars.DataFrame:
         """Collect into a Polars DataFrame.
 

@@ -85,6 +85,30 @@ class InMemorySource(Source):
         return hash(self.key)
 
 
+@dataclass(frozen=True, eq=False)
+class PersistedSource(Source):
+    """A result kept inside an engine by :meth:`unistack.LazyFrame.persist` (Spark's cache, Dask's persisted
+    partitions, Ray's object store, a DuckDB table, a Polars frame). The engine holding it reads it in
+    place; another engine gets it exported as Arrow first. ``rows`` is exact; ``sample`` (the first rows,
+    taken when it was persisted) gives the statistics the planner needs without moving the data."""
+
+    engine: str
+    key: str
+    row_schema: pa.Schema
+    rows: int
+    sample: pa.Table
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.row_schema
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PersistedSource) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+
 @dataclass(frozen=True)
 class PlanNode:
     """Base of all plan nodes."""

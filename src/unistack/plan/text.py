@@ -30,6 +30,7 @@ from unistack.plan.nodes import (
     Join,
     Limit,
     MapBatches,
+    PersistedSource,
     PlanNode,
     Project,
     Scan,
@@ -121,6 +122,8 @@ def _source_text(node: Scan) -> str:
         head = f"Scan {src.format} {what}"
     elif isinstance(src, InMemorySource):
         head = f"Scan arrow table {src.key} ({src.table.num_rows} rows)"
+    elif isinstance(src, PersistedSource):
+        head = f"Scan persisted in {src.engine} {src.key} ({src.rows} rows)"
     else:
         head = f"Scan {type(src).__name__}"
     total = len(src.schema)

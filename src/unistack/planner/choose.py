@@ -283,7 +283,7 @@ def _context(name: str, engine: Engine | None, status: EngineStatus, caps: Capab
         # A cluster runs Python functions in its worker processes even where the local mode uses threads.
         ep = EngineProfile.from_dict({**ep.to_dict(), "python_parallel": True})
     return EngineContext(name, ep, bool(status.warm), cores, memory, status.cluster, caps.streaming, caps.batch,
-                         resident)
+                         resident, profile)
 
 
 def _missing(caps: Capabilities, ops: frozenset[str]) -> dict[str, str]:
@@ -541,6 +541,8 @@ def _memo_key(plan: PlanNode, text: str | None = None) -> str | None:
             src = node.source
             if isinstance(src, pn.InMemorySource):
                 text = text.replace(src.key, table_token(src))
+            elif isinstance(src, pn.PersistedSource):
+                pass  # immutable while it exists; its key is in the text
             elif isinstance(src, pn.FileSource):
                 versions = src.versions()
                 if versions is None:

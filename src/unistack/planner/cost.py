@@ -97,6 +97,9 @@ class PlanFeatures:
     udf_sources: tuple[str, ...] = ()
     estimates: Estimates | None = None
     nodes: int = 0
+    # scenario -> engine -> bytes of data persisted in that engine that the plan reads: another engine
+    # gets them exported as Arrow first (see engine_cost)
+    persisted: dict[str, dict[str, float]] = field(default_factory=lambda: {s: {} for s in SCENARIOS})
 
 
 _LEAVES = (ex.Column, ex.Literal, ex.Alias)
@@ -159,6 +162,7 @@ def features(plan: pn.PlanNode, est: Estimates | None = None) -> PlanFeatures:
     est = est if est is not None else estimate(plan)
     values = {s: dict.fromkeys(FEATURES, 0.0) for s in SCENARIOS}
     arrow: dict[str, dict[str, float]] = {s: {} for s in SCENARIOS}
+    persisted: dict[str, dict[str, float]] = {s: {} for s in SCENARIOS}
     udf_sources: list[str] = []
     unbounded = False
     peak = 0.0
@@ -219,7 +223,11 @@ def features(plan: pn.PlanNode, est: Estimates | None = None) -> PlanFeatures:
                 v["string_row"] += rows_in[0] * strings
             match node:
                 case pn.Scan(source=src):
+                    before = v["arrow_in_byte"]
                     _scan_features(node, src, s, v, arrow[s], rows_out)
+                    if isinstance(src, pn.PersistedSource):
+                        kept = persisted[s]
+                        kept[src.engine] = kept.get(src.engine, 0.0) + v["arrow_in_byte"] - before
                 case pn.Filter():
                     v["expr_row"] += rows_in[0] * weight
                 case pn.Project():
@@ -258,7 +266,7 @@ def features(plan: pn.PlanNode, est: Estimates | None = None) -> PlanFeatures:
                     v["udf_job"] += 1
     for s in SCENARIOS:
         values[s]["out_byte"] = est[plan].bytes(s)
-    return PlanFeatures(values, arrow, peak, unbounded, tuple(udf_sources), est, count)
+    return PlanFeatures(values, arrow, peak, unbounded, tuple(udf_sources), est, count, persisted)
 
 
 def _is_text(t: Any) -> bool:
@@ -312,7 +320,8 @@ class EngineContext:
     cluster: str | None = None
     streaming: bool = False
     batch: bool = True
-    resident: frozenset[str] = frozenset()  # in-memory sources already held by the engine
+    resident: frozenset[str] = frozenset()  # in-memory and persisted sources already held by the engine
+    others: Any = None  # the whole calibration Profile: the cost of exporting another engine's persisted data
 
 
 @dataclass(frozen=True)
@@ -423,13 +432,14 @@ def engine_cost(pf: PlanFeatures, ctx: EngineContext, missing: dict[str, str] | 
     totals = {}
     feats = scaled(pf.values["point"], ctx, pf.arrow_inputs["point"], pf.peak_bytes)
     parts = predict(feats, ctx.profile)
+    parts["transfer"] += export_seconds(pf.persisted["point"], ctx)
     totals["point"] = sum(parts.values())
     for s in ("low", "high"):
         if pf.values[s] == pf.values["point"] and pf.arrow_inputs[s] == pf.arrow_inputs["point"]:
             totals[s] = totals["point"]  # exact estimates: the same features (most plans over known data)
             continue
         x = scaled(pf.values[s], ctx, pf.arrow_inputs[s], pf.peak_bytes)
-        totals[s] = sum(predict(x, ctx.profile).values())
+        totals[s] = sum(predict(x, ctx.profile).values()) + export_seconds(pf.persisted[s], ctx)
     notes = []
     if not ctx.warm:
         notes.append("no session yet")
@@ -437,9 +447,36 @@ def engine_cost(pf: PlanFeatures, ctx: EngineContext, missing: dict[str, str] | 
         notes.append(f"cluster {ctx.cluster} ({ctx.parallelism:g} cores)")
     if feats.get("spill_byte"):
         notes.append(f"spills ~{_bytes(feats['spill_byte'])}")
+    for owner, nbytes in sorted(pf.persisted["point"].items()):
+        notes.append("holds the persisted input" if owner == ctx.name
+                     else f"exports ~{_bytes(nbytes)} persisted in {owner}")
     lo, hi = min(totals.values()), max(totals.values())
     return Cost(ctx.name, True, "", parts["start"], parts["compute"], parts["transfer"], lo, hi,
                 "; ".join(notes), peak, feats)
+
+
+def export_seconds(persisted: dict[str, float], ctx: EngineContext) -> float:
+    """Seconds for the engines holding persisted inputs (other than ``ctx``'s) to hand them out as Arrow:
+    one job each plus their cost per byte of result (moving the data into ``ctx`` is its own
+    ``arrow_in_byte`` term).
+
+    Examples
+    --------
+    >>> from unistack.planner.profile import load_profile
+    >>> prof = load_profile()
+    >>> ctx = EngineContext("polars", prof.engine("polars"), True, 2, None, others=prof)
+    >>> export_seconds({"polars": 1e6}, ctx)
+    0.0
+    >>> export_seconds({"duckdb": 1e6}, ctx) > 0
+    True
+    """
+    total = 0.0
+    for owner, nbytes in persisted.items():
+        if owner == ctx.name or ctx.others is None:
+            continue
+        coef = ctx.others.engine(owner).coef
+        total += float(coef.get("job", 0.0)) + float(coef.get("out_byte", 0.0)) * nbytes
+    return total
 
 
 def _bytes(n: float) -> str:

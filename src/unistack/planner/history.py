@@ -191,6 +191,8 @@ def _source_identity(src: Any) -> str:
         return f"{src.format}:{len(src.paths)}:{versions}"
     if isinstance(src, pn.InMemorySource):
         return f"arrow:{src.table.num_rows}"  # with the schema in the plan's text: same shape, same cost
+    if isinstance(src, pn.PersistedSource):
+        return f"persisted:{src.engine}:{src.rows}"
     return f"{type(src).__name__}:{getattr(src, 'estimated_rows', '')}"
 
 
@@ -219,7 +221,7 @@ def plan_key(plan: Any, text: str | None = None) -> str:
         if isinstance(node, pn.Scan):
             src = node.source
             key = getattr(src, "key", None)
-            if isinstance(src, pn.InMemorySource) and isinstance(key, str):
+            if isinstance(src, (pn.InMemorySource, pn.PersistedSource)) and isinstance(key, str):
                 if key not in seen:
                     seen[key] = len(seen)
                 text = text.replace(key, f"#{seen[key]}")

@@ -66,7 +66,7 @@ class SourceStats:
     rows_low: float
     rows_high: float
     rows: float  # point estimate
-    source: str  # footer, arrow, sample, default
+    source: str  # footer, arrow, engine (persisted), sample, default
     file_bytes: int = 0  # bytes on disk (0 for in-memory)
     columns: dict[str, ColumnStats] = field(default_factory=dict)
     exact: bool = False
@@ -393,6 +393,24 @@ def _arrow_stats(src: pn.InMemorySource) -> SourceStats:
     return out
 
 
+def _persisted_stats(src: pn.PersistedSource) -> SourceStats:
+    """Exact rows; column sizes, null counts and bounds scaled from the sample taken when it was persisted
+    (the data itself stays in its engine)."""
+    n = src.rows
+    sample = src.sample
+    share = n / sample.num_rows if sample.num_rows else 0.0
+    cols = {}
+    for name, col in zip(sample.column_names, sample.columns):
+        lo, hi = _min_max(col)
+        whole = sample.num_rows >= n
+        try:
+            nbytes = col.nbytes * share if sample.num_rows else type_width(col.type) * n
+        except (pa.ArrowException, ValueError):
+            nbytes = type_width(col.type) * n
+        cols[name] = ColumnStats(lo, hi, int(col.null_count * share), int(nbytes), exact_bounds=whole)
+    return SourceStats(n, n, n, "engine", 0, cols, exact=True)
+
+
 def _min_max(col: pa.ChunkedArray | pa.Array) -> tuple[Any, Any]:
     import pyarrow.compute as pc
 
@@ -495,6 +513,8 @@ def _source_stats(src: pn.Source) -> SourceStats:
     """:func:`source_stats` without the memo (file sources are cached until one of their files changes)."""
     if isinstance(src, pn.InMemorySource):
         return _arrow_stats(src)
+    if isinstance(src, pn.PersistedSource):
+        return _persisted_stats(src)
     if isinstance(src, pn.FileSource):
         key = (src.format, src.paths, src.options)
         sigs = tuple(_file_signature(p) for p in src.paths)
@@ -614,6 +634,8 @@ def _sample_with_runs(src: pn.Source, name: str) -> tuple[pa.Array | pa.ChunkedA
                               lambda p: _read_text_sample(p, src.format, src.options))
         if sample is not None and sample.table is not None and name in sample.table.column_names:
             return sample.table.column(name), None
+    if isinstance(src, pn.PersistedSource) and name in src.sample.column_names:
+        return src.sample.column(name), None
     return None, None
 
 
@@ -662,6 +684,8 @@ def _source_identity(src: pn.Source) -> Any:
         return ("arrow", table_token(src))
     if isinstance(src, pn.FileSource):
         return (src.format, src.paths[0], _file_signature(src.paths[0]), len(src.paths))
+    if isinstance(src, pn.PersistedSource):
+        return ("persisted", src.key)
     return ("other", id(src))
 
 
@@ -688,7 +712,8 @@ def _compute_distinct(src: pn.Source, name: str) -> Any:
     cs = column_stats(src, name)
     if cs is not None and cs.exact_bounds:
         span = _span(cs.min, cs.max)
-    whole = isinstance(src, pn.InMemorySource) and n == len(src.table.column(name).drop_null())
+    whole = ((isinstance(src, pn.InMemorySource) and n == len(src.table.column(name).drop_null()))
+             or (isinstance(src, pn.PersistedSource) and src.sample.num_rows >= src.rows))
     return _SampleDistinct(n, d, f1, span, whole, runs)
 
 

@@ -30,8 +30,10 @@ from dask.dataframe.io.parquet.arrow import ArrowDatasetEngine
 from unistack.backends.base import apply_batch_function, canonical_batch, translator_operations
 from unistack.backends.dask import kernels as k
 from unistack.backends.dask.kernels import cast_value, null_where, safe_cast
+from unistack.backends.dask.session import get_session
+from unistack.backends.persist import persisted_object
 from unistack.config import get_option
-from unistack.errors import UnsupportedOperationError
+from unistack.errors import DataSourceError, UnsupportedOperationError
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
 from unistack.plan import types as t
@@ -1117,6 +1119,12 @@ def _read_source(node: pn.Scan) -> dd.DataFrame:
         rows = max(int(get_option("dask.partition_rows")), 1)
         nparts = max(1, math.ceil(table.num_rows / rows))
         return dd.from_pandas(table.to_pandas(types_mapper=pd.ArrowDtype), npartitions=nparts, sort=False)
+    if isinstance(src, pn.PersistedSource):  # one of this engine's (localize() exported any other)
+        address, frame = persisted_object(src, "dask")
+        if address != get_session().address:
+            raise DataSourceError(f"the persisted result {src.key!r} is held by the Dask scheduler "
+                                  f"{address or 'local'}, not the one configured now; persist the frame again.")
+        return frame[columns] if columns is not None else frame
     assert isinstance(src, pn.FileSource)
     paths = list(src.paths)
     if src.format == "parquet":

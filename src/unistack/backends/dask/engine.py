@@ -11,6 +11,7 @@ import pyarrow as pa
 from unistack.backends.base import Capabilities, EngineStatus, conform
 from unistack.backends.dask.compile import check_supported, compile_node, implemented_operations
 from unistack.backends.dask.session import DaskSession, get_session
+from unistack.backends.persist import SAMPLE_ROWS, store
 from unistack.errors import DataSourceError, EngineError, UnistackError
 from unistack.plan import nodes as pn
 
@@ -65,6 +66,28 @@ class DaskEngine:
         except Exception as e:
             raise self._wrap(e) from e
         return conform(pa.Table.from_pandas(pdf, preserve_index=False), plan.schema)
+
+    # -- persisted results (LazyFrame.persist): Dask's persisted partitions (on the workers of a cluster) --
+    def persist(self, plan: pn.PlanNode) -> pn.PersistedSource:
+        check_supported(plan)
+        session = self.session
+        try:
+            with session.context():
+                frame = compile_node(plan).persist()
+                rows = len(frame)
+                head = frame.head(SAMPLE_ROWS, npartitions=-1)
+        except UnistackError:
+            raise
+        except Exception as e:
+            raise self._wrap(e) from e
+        sample = pa.Table.from_pandas(head, preserve_index=False)
+        return store(self.name).put((session.address, frame), rows, sample, plan.schema)
+
+    def unpersist(self, source: pn.PersistedSource) -> None:
+        store(self.name).pop(source.key)
+
+    def resident_sources(self) -> frozenset[str]:
+        return store(self.name).keys()
 
     def _wrap(self, e: Exception) -> UnistackError:
         cause = e.__cause__ if isinstance(e.__cause__, UnistackError) else None

@@ -119,6 +119,10 @@ class DaskSession:
     def _close_client(self) -> None:
         client, self._client, self._client_address = self._client, None, None
         if client is not None:
+            from unistack.backends.persist import store
+
+            store("dask").clear()  # partitions persisted on the cluster go with the client
+        if client is not None:
             with contextlib.suppress(Exception):  # closing a broken client must not raise
                 client.close(timeout=5)
 

@@ -576,6 +576,13 @@ def _file_relation(src: pn.FileSource) -> str:
     raise NotImplementedError(f"format {src.format}")
 
 
+def persisted_table(src: pn.PersistedSource) -> str:
+    """The DuckDB table holding a result persisted in DuckDB (checks that it is still held)."""
+    from unistack.backends.persist import persisted_object
+
+    return str(persisted_object(src, "duckdb"))
+
+
 @compile_node.register
 def _(node: pn.Scan, q: Query) -> str:
     src = node.source
@@ -586,6 +593,11 @@ def _(node: pn.Scan, q: Query) -> str:
         alias = "s(" + ", ".join(col_name(i) for i in range(n)) + ")"
         relation = f"{quote_ident(name)} AS {alias}"
         raw_types = src.table.schema.types
+    elif isinstance(src, pn.PersistedSource):  # one of this engine's (localize() exported any other)
+        source_schema = src.schema
+        alias = "s(" + ", ".join(col_name(i) for i in range(len(source_schema))) + ")"
+        relation = f"{quote_ident(persisted_table(src))} AS {alias}"
+        raw_types = source_schema.types
     else:
         assert isinstance(src, pn.FileSource)
         relation = _file_relation(src)

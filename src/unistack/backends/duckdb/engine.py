@@ -9,8 +9,8 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -23,7 +23,8 @@ from unistack.backends.base import (
     conform,
 )
 from unistack.backends.duckdb.compile import compile_plan, implemented_operations
-from unistack.backends.duckdb.sql import quote_string
+from unistack.backends.duckdb.sql import quote_ident, quote_string
+from unistack.backends.persist import SAMPLE_ROWS, store
 from unistack.config import get_option
 from unistack.errors import DataSourceError, EngineError, UnistackError, UserFunctionError
 from unistack.plan import nodes as pn
@@ -31,6 +32,9 @@ from unistack.plan import nodes as pn
 BATCH_ROWS = 122_880  # DuckDB's row-group size: batches handed to map_batches functions
 _UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
           "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+
+
+_T = TypeVar("_T")
 
 
 def parse_memory(text: str) -> int | None:
@@ -246,12 +250,12 @@ class DuckDBEngine:
         finally:
             run.close()
 
-    def execute(self, plan: pn.PlanNode) -> pa.Table:
+    def _with_query(self, plan: pn.PlanNode, act: Callable[[duckdb.DuckDBPyConnection, str], _T]) -> _T:
+        """Compile ``plan`` and run ``act(cursor, sql)``, turning failures into unistack errors."""
         cursor = self._cursor()
         run = _Run(self, cursor)
         try:
-            sql = compile_plan(plan, run)
-            table = cursor.sql(sql).to_arrow_table()
+            return act(cursor, compile_plan(plan, run))
         except UnistackError:
             raise
         except Exception as e:
@@ -263,7 +267,32 @@ class DuckDBEngine:
             raise _wrap_error(self.name, e) from e
         finally:
             run.close()
-        return conform(table, plan.schema)
+
+    def execute(self, plan: pn.PlanNode) -> pa.Table:
+        return conform(self._with_query(plan, lambda cur, sql: cur.sql(sql).to_arrow_table()), plan.schema)
+
+    # -- persisted results (LazyFrame.persist): a table in the engine's in-memory database ---------------
+    def persist(self, plan: pn.PlanNode) -> pn.PersistedSource:
+        held = store(self.name)
+        key = held.new_key()
+        name = "__us_persisted_" + key.replace("-", "_")
+        table = quote_ident(name)
+
+        def act(cur: duckdb.DuckDBPyConnection, sql: str) -> tuple[int, pa.Table]:
+            cur.execute(f"CREATE TABLE {table} AS {sql}").fetchall()
+            rows = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+            return int(rows), cur.sql(f"SELECT * FROM {table} LIMIT {SAMPLE_ROWS}").to_arrow_table()
+
+        rows, sample = self._with_query(plan, act)
+        return held.put(name, rows, sample, plan.schema, key)
+
+    def unpersist(self, source: pn.PersistedSource) -> None:
+        name = store(self.name).pop(source.key)
+        if name is not None and self._db is not None:
+            self._cursor().execute(f"DROP TABLE IF EXISTS {quote_ident(name)}").fetchall()
+
+    def resident_sources(self) -> frozenset[str]:
+        return store(self.name).keys()
 
     def explain_native(self, plan: pn.PlanNode) -> str:
         cursor = self._cursor()

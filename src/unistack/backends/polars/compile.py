@@ -15,6 +15,7 @@ import polars as pl
 import pyarrow as pa
 
 from unistack.backends.base import apply_batch_function, canonical_batch, translator_operations
+from unistack.backends.persist import persisted_object
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
 from unistack.plan import types as t
@@ -405,6 +406,8 @@ def _scan_source(node: pn.Scan) -> pl.LazyFrame:
     src = node.source
     if isinstance(src, pn.InMemorySource):
         return pl.from_arrow(src.table).lazy()  # type: ignore[union-attr]
+    if isinstance(src, pn.PersistedSource):  # one of this engine's (localize() exported any other)
+        return persisted_object(src, "polars").lazy()
     assert isinstance(src, pn.FileSource)
     paths = list(src.paths)
     if src.format == "parquet":

@@ -9,6 +9,7 @@ import polars as pl
 import pyarrow as pa
 
 from unistack.backends.base import Capabilities, EngineStatus, conform
+from unistack.backends.persist import SAMPLE_ROWS, store
 from unistack.backends.polars.compile import compile_node, implemented_operations
 from unistack.config import get_option
 from unistack.errors import DataSourceError, EngineError, UnistackError
@@ -30,11 +31,11 @@ class PolarsEngine:
         """The plan as a native ``polars.LazyFrame``."""
         return compile_node(plan)
 
-    def execute(self, plan: pn.PlanNode) -> pa.Table:
+    def _collect(self, plan: pn.PlanNode) -> pl.DataFrame:
         engine: Literal["streaming", "auto"] = "streaming" if get_option("polars.streaming") else "auto"
         try:
             # compiling reads file schemas too, so its errors are input errors like those of collect
-            df = self.compile(plan).collect(engine=engine)
+            return self.compile(plan).collect(engine=engine)
         except UnistackError:
             raise
         except (pl.exceptions.ComputeError, OSError) as e:
@@ -46,10 +47,27 @@ class PolarsEngine:
             if cause is not None:
                 raise cause from None
             raise EngineError(self.name, f"{type(e).__name__}: {e}") from e
-        return conform(df.to_arrow(compat_level=pl.CompatLevel.oldest()), plan.schema)
+
+    def execute(self, plan: pn.PlanNode) -> pa.Table:
+        return _to_arrow(self._collect(plan), plan.schema)
+
+    # -- persisted results (LazyFrame.persist): a Polars frame in this process ---------------------------
+    def persist(self, plan: pn.PlanNode) -> pn.PersistedSource:
+        df = self._collect(plan)
+        return store(self.name).put(df, df.height, _to_arrow(df.head(SAMPLE_ROWS), plan.schema), plan.schema)
+
+    def unpersist(self, source: pn.PersistedSource) -> None:
+        store(self.name).pop(source.key)
+
+    def resident_sources(self) -> frozenset[str]:
+        return store(self.name).keys()
 
     def explain_native(self, plan: pn.PlanNode) -> str:
         return self.compile(plan).explain(optimized=True)
+
+
+def _to_arrow(df: pl.DataFrame, schema: pa.Schema) -> pa.Table:
+    return conform(df.to_arrow(compat_level=pl.CompatLevel.oldest()), schema)
 
 
 def _is_read_error(e: Exception) -> bool:

@@ -30,7 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from unistack.backends.base import apply_batch_function, canonical_batch
+from unistack.backends.persist import persisted_object
 from unistack.backends.ray import arrow_eval as ae
+from unistack.backends.ray.session import current_session
+from unistack.errors import DataSourceError
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
 from unistack.plan import types as t
@@ -196,6 +199,11 @@ def _map(ds: Any, fn: Callable[[pa.Table], pa.Table]) -> Any:
     return ds.map_batches(fn, batch_format=BATCH_FORMAT, zero_copy_batch=True)
 
 
+def canonical_blocks(ds: Any, schema: pa.Schema) -> Any:
+    """``ds`` with every block cast to ``schema`` (the plan's canonical types)."""
+    return _map(ds, _Canonical(schema))
+
+
 # -- plan nodes ---------------------------------------------------------------------------------------------
 
 
@@ -216,6 +224,12 @@ def _read(node: pn.Scan) -> Any:
         schema = pa.schema([src.schema.field(n) for n in table.schema.names])
         # canonical types before the data enters the object store (string_view, dictionaries, ...)
         return rd.from_arrow(_cast_to(table, schema))
+    if isinstance(src, pn.PersistedSource):  # one of this engine's (localize() exported any other)
+        session, ds = persisted_object(src, "ray")
+        if session is not current_session():
+            raise DataSourceError(f"the persisted result {src.key!r} was kept by an earlier Ray session, which "
+                                  "stopped; persist the frame again.")
+        return ds.select_columns(list(node.columns)) if node.columns is not None else ds
     assert isinstance(src, pn.FileSource)
     paths = list(src.paths)
     columns = list(node.columns) if node.columns is not None else None
@@ -245,11 +259,11 @@ def _read(node: pn.Scan) -> Any:
 
 @compile_node.register
 def _(node: pn.Scan, settings: Settings) -> Any:
-    ds = _map(_read(node), _Canonical(node.schema) if node.columns is not None else _Canonical(node.source.schema))
+    ds = _read(node)
+    if not isinstance(node.source, pn.PersistedSource):  # persisted blocks were made canonical when kept
+        ds = _map(ds, _Canonical(node.schema) if node.columns is not None else _Canonical(node.source.schema))
     if node.filters:
         ds = _map(ds, _Filter(node.filters))
-    if node.columns is not None and not isinstance(node.source, pn.InMemorySource):
-        pass  # already selected by the reader and the canonical cast
     if node.limit is not None:
         ds = ds.limit(node.limit)
     return ds

@@ -11,10 +11,12 @@ import pyarrow as pa
 
 from unistack import errors
 from unistack.backends.base import Capabilities, EngineStatus, conform
+from unistack.backends.persist import SAMPLE_ROWS, store
 from unistack.backends.ray import session as sess
 from unistack.backends.ray.compile import (
     UNSUPPORTED,
     Settings,
+    canonical_blocks,
     compile_node,
     empty_global_result,
     implemented_operations,
@@ -87,6 +89,30 @@ class RayEngine:
         if not parts:
             return plan.schema.empty_table()
         return conform(pa.concat_tables(parts), plan.schema)
+
+    # -- persisted results (LazyFrame.persist): canonical blocks in Ray's object store ----------------------
+    def persist(self, plan: pn.PlanNode) -> pn.PersistedSource:
+        try:
+            sess.get_session()
+            # no root: a global aggregate keeps its marker row, so the kept dataset is complete by itself
+            ds = compile_node(plan, Settings(shuffle_partitions=int(get_option("ray.shuffle_parallelism"))))
+            kept = canonical_blocks(ds, plan.schema).materialize()
+            rows = kept.count()
+            import ray
+
+            sample = [b for b in ray.get(kept.limit(SAMPLE_ROWS).to_arrow_refs()) if b.num_rows]
+        except UnistackError:
+            raise
+        except Exception as e:
+            raise _translate_error(e) from e
+        head = pa.concat_tables([_fit(b, plan.schema) for b in sample]) if sample else plan.schema.empty_table()
+        return store(self.name).put((sess.current_session(), kept), rows, head, plan.schema)
+
+    def unpersist(self, source: pn.PersistedSource) -> None:
+        store(self.name).pop(source.key)
+
+    def resident_sources(self) -> frozenset[str]:
+        return store(self.name).keys()
 
     def explain_native(self, plan: pn.PlanNode) -> str:
         ds = self.compile(plan)

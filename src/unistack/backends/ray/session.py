@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from unistack.backends.persist import store
 from unistack.config import get_option
 from unistack.errors import EngineError, EngineNotAvailableError
 
@@ -90,6 +91,7 @@ def get_session() -> RaySession:
             if _session.started_here:
                 ray.shutdown()
             _session = None
+            store("ray").clear()
         start = time.perf_counter()
         started_here = False
         _quiet_logging()
@@ -104,9 +106,9 @@ def get_session() -> RaySession:
                 if address:
                     ray.init(address=address, **kwargs)
                 else:
-                    store = get_option("ray.object_store_memory") or DEFAULT_OBJECT_STORE_BYTES
+                    store_bytes = get_option("ray.object_store_memory") or DEFAULT_OBJECT_STORE_BYTES
                     # address="local": always a new instance (None would join any cluster running here)
-                    ray.init(address="local", num_cpus=LOCAL_CPUS, object_store_memory=store, **kwargs)
+                    ray.init(address="local", num_cpus=LOCAL_CPUS, object_store_memory=store_bytes, **kwargs)
                 started_here = True
         except ConnectionError as e:
             raise EngineError("ray", f"cannot connect to the Ray cluster at {address!r}: {e}") from e
@@ -128,6 +130,11 @@ def configured_address() -> str | None:
     return get_option("ray.address") or os.environ.get("UNISTACK_RAY_ADDRESS") or None
 
 
+def current_session() -> RaySession | None:
+    """The session this process holds now (``None`` before the first query or after shutdown)."""
+    return _session
+
+
 def is_warm() -> bool:
     """Whether a Ray session is live in this process (without starting one)."""
     import sys
@@ -146,3 +153,4 @@ def shutdown() -> None:
         if _session is not None and _session.started_here and ray is not None and ray.is_initialized():
             ray.shutdown()
         _session = None
+        store("ray").clear()  # what the object store held goes with it

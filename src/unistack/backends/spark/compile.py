@@ -38,6 +38,8 @@ import pyspark.sql.types as T
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 
 from unistack.backends.base import apply_batch_function, canonical_batch, translator_operations
+from unistack.backends.persist import persisted_object
+from unistack.errors import DataSourceError
 from unistack.plan import exprs as ex
 from unistack.plan import nodes as pn
 from unistack.plan import types as t
@@ -623,6 +625,12 @@ def _scan_source(node: pn.Scan, ctx: Context) -> DataFrame:
     src = node.source
     if isinstance(src, pn.InMemorySource):
         return ctx.arrow_frame(src)
+    if isinstance(src, pn.PersistedSource):  # one of this engine's (localize() exported any other)
+        session, df = persisted_object(src, "spark")
+        if session is not ctx.spark:
+            raise DataSourceError(f"the persisted result {src.key!r} was kept by an earlier Spark session, "
+                                  "which stopped; persist the frame again.")
+        return df
     assert isinstance(src, pn.FileSource)
     paths = list(src.paths)
     if ctx.ordered_input and len(paths) > 1:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from unistack.backends.base import Capabilities, EngineStatus, conform
+from unistack.backends.persist import SAMPLE_ROWS, store
 from unistack.backends.spark.session import ENGINE, first_line, sessions
 from unistack.errors import DataSourceError, EngineError, UnistackError, UserFunctionError
 from unistack.plan import nodes as pn
@@ -117,6 +118,25 @@ class SparkEngine:
         done = time.perf_counter()
         self.last_timings = {"compile_s": compiled - started, "run_s": done - compiled}
         return conform(table, plan.schema)
+
+    # -- persisted results (LazyFrame.persist): Spark's cache, memory first then disk --------------------
+    def persist(self, plan: pn.PlanNode) -> pn.PersistedSource:
+        from pyspark import StorageLevel
+
+        with self._errors():
+            kept = self.compile(plan).persist(StorageLevel.MEMORY_AND_DISK)
+            rows = kept.count()  # fills the cache
+            sample = kept.limit(SAMPLE_ROWS).toArrow()
+        return store(self.name).put((self.session(), kept), rows, sample, plan.schema)
+
+    def unpersist(self, source: pn.PersistedSource) -> None:
+        held = store(self.name).pop(source.key)
+        if held is not None and held[0] is sessions.active:
+            with contextlib.suppress(Exception):  # the session may be going away
+                held[1].unpersist()
+
+    def resident_sources(self) -> frozenset[str]:
+        return store(self.name).keys()
 
     def explain_native(self, plan: pn.PlanNode) -> str:
         with self._errors():

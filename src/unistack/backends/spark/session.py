@@ -25,6 +25,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from unistack.backends.persist import store
 from unistack.config import get_option
 from unistack.errors import EngineError, EngineNotAvailableError
 from unistack.errors import message_head as first_line
@@ -208,6 +209,7 @@ class SessionManager:
         """Stop the session if one is running (registered with ``atexit``)."""
         with self._lock:
             session, self._session, self._settings = self._session, None, None
+            store("spark").clear()  # what the session cached goes with it
             if session is not None:
                 with contextlib.suppress(Exception):  # the JVM may already be gone
                     session.stop()
@@ -221,6 +223,7 @@ class SessionManager:
         with self._lock:
             session, remote = self._session, self._settings is not None and self._settings.remote is not None
             self._session, self._settings = None, None
+            store("spark").clear()
             if session is None:
                 return
             with contextlib.suppress(Exception):
