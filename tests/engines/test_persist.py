@@ -70,5 +70,5 @@ def test_global_aggregate_persisted_over_no_rows(engine, check):
 def test_unpersisted_result_gives_a_clear_error(engine):
     kept = _persist(_orders().select("k"), engine)
     kept.unpersist()
-    with pytest.raises(us.DataSourceError, match="no longer held.*persist"):
+    with pytest.raises(us.DataSourceError, match=r"no longer held.*persist"):
         kept.collect(engine=engine)

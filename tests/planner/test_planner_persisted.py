@@ -87,7 +87,7 @@ def test_persist_on_an_engine_that_cannot_keep_results_is_refused():
     registry.register(Plain())  # type: ignore[arg-type]
     try:
         assert not isinstance(get_engine("plain_engine"), PersistingEngine)
-        with pytest.raises(us.UnsupportedOperationError, match="plain_engine.*persist.*polars, duckdb"):
+        with pytest.raises(us.UnsupportedOperationError, match=r"plain_engine.*persist.*polars, duckdb"):
             us.from_dict({"a": [1]}).persist(engine="plain_engine")
     finally:
         registry._instances.pop("plain_engine", None)
