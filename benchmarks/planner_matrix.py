@@ -13,6 +13,12 @@ For each TPC-H scale factor (one process per size) the script:
    first (they leave work behind them that slows the next runner); then the in-process runners take turns:
    a warm-up round, then timed rounds (median), so that changes of the machine's load hit them alike.
 
+Resident pipelines (``resident_<engine>_...``) read data persisted in an engine's session
+(``LazyFrame.persist``) before the timed runs: the engine holding it reads it in place, every other engine gets
+it exported as Arrow. Confined pipelines (``--confined GiB``, meant for SF 10) read more data than the memory
+of the process: each runner runs in a fresh process inside a memory cgroup of that size (root needed), after an
+untimed tiny job that starts its sessions; a run the kernel kills for memory is reported as such.
+
 Each size runs with a private cache directory for the query history, the observed plan times and the
 learned costs of Python functions (the engines' capabilities and the profiles are shared with the user
 cache), so what the planner learned comes from that size's own runs only.
@@ -28,6 +34,8 @@ Run (the heavy engines need the shared lock)::
     flock /tmp/unistack-heavy.lock .venv/bin/python benchmarks/planner_matrix.py --sf 0.01
     flock /tmp/unistack-heavy.lock .venv/bin/python benchmarks/planner_matrix.py --sf 0.1
     flock /tmp/unistack-heavy.lock .venv/bin/python benchmarks/planner_matrix.py --sf 1
+    flock /tmp/unistack-heavy.lock .venv/bin/python benchmarks/planner_matrix.py --sf 10 --confined 3 \
+        --engines polars,duckdb,dask
     .venv/bin/python benchmarks/planner_matrix.py --report
 """
 
@@ -145,7 +153,44 @@ def pipelines(sf: str, tmp: str) -> dict[str, tuple[str, Callable[[], us.LazyFra
                             & (us.col("l_quantity") < 24))
                 .select((us.col("l_extendedprice") * us.col("l_discount")).sum().alias("revenue")))
 
+    kept: dict[str, us.LazyFrame] = {}
+
+    def persisted(name: str, engine: str, build: Callable[[], us.LazyFrame]) -> Callable[[], us.LazyFrame]:
+        """A frame persisted in ``engine`` on first use (the data then stays in that engine's session)."""
+
+        def get() -> us.LazyFrame:
+            if name not in kept:
+                kept[name] = build().persist(engine=engine)
+            return kept[name]
+
+        return get
+
+    li_spark = persisted("lineitem@spark", "spark", lambda: li().select(
+        "l_returnflag", "l_linestatus", "l_quantity", "l_extendedprice", "l_discount", "l_shipdate"))
+    o_dask = persisted("orders@dask", "dask", lambda: o().select(
+        "o_orderkey", "o_orderstatus", "o_totalprice", "o_orderpriority"))
+    li_duckdb = persisted("lineitem@duckdb", "duckdb", lambda: li().select(
+        "l_orderkey", "l_quantity", "l_extendedprice", "l_shipmode"))
+
+    def q1_over(frame: us.LazyFrame) -> us.LazyFrame:
+        return (frame.filter(us.col("l_shipdate") <= dt.date(1998, 9, 2))
+                .group_by("l_returnflag", "l_linestatus")
+                .agg(us.col("l_quantity").sum().alias("sum_qty"),
+                     (us.col("l_extendedprice") * (1 - us.col("l_discount"))).sum().alias("sum_disc_price"),
+                     us.count().alias("count_order")))
+
     return {
+        # data already in an engine's session (LazyFrame.persist): another engine must have it exported first
+        "resident_spark_q1": ("resident", lambda: q1_over(li_spark())),
+        "resident_dask_orders": ("resident", lambda: o_dask().filter(us.col("o_orderstatus") == "F")
+                                 .group_by("o_orderpriority").agg(us.col("o_totalprice").sum())),
+        "resident_duckdb_join": ("resident", lambda: li_duckdb().join(o(), left_on="l_orderkey",
+                                                                      right_on="o_orderkey")
+                                 .group_by("o_orderpriority").agg(us.col("l_quantity").sum())),
+        # data larger than the memory of the process (run with --confined GiB, in a memory-limited cgroup)
+        "confined_q1": ("confined", lambda: q1_over(li())),
+        "confined_join_agg": ("confined", lambda: li().join(o(), left_on="l_orderkey", right_on="o_orderkey")
+                              .group_by("o_orderpriority").agg(us.count().alias("n"))),
         "cold_groupby_small": ("cold", lambda: t("nation").group_by("n_regionkey").agg(us.count().alias("n"))),
         "count_rows": ("warm", lambda: li().select(us.count().alias("n"))),
         "tpch_q1": ("warm", q1),
@@ -252,7 +297,7 @@ def _process_warmup(pipes: dict[str, tuple[str, Callable[[], us.LazyFrame]]]) ->
     """Process-level warm-up that any program pays once (Polars' first query, reading the footers and
     statistics of every input): not attributed to the first timed run."""
     us.from_dict({"a": [1, 2]}).group_by("a").agg(us.count()).collect(engine="polars")
-    for build in (v[1] for v in pipes.values()):
+    for build in (v[1] for v in pipes.values() if v[0] in ("cold", "warm")):
         us.explain(build(), engine="polars", native=False)
 
 
@@ -273,6 +318,97 @@ def cold_child(sf: str, runner: str, engines: list[str], cache: str) -> int:
         flush()
     print("RESULT " + json.dumps(out), flush=True)
     return 0
+
+
+def _memory_cgroup(gib: float) -> str | None:
+    """A new memory cgroup limited to ``gib`` GiB (cgroup v1, or v2 where it is mounted; needs root), or
+    ``None`` where none can be made."""
+    name = f"unistack-matrix-{os.getpid()}"
+    candidates = [("/sys/fs/cgroup/memory", "memory.limit_in_bytes")]
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):  # a cgroup v2 mount, not a tmpfs of v1 ones
+        candidates.append(("/sys/fs/cgroup", "memory.max"))
+    for base, limit_file in candidates:
+        if not os.path.isdir(base):
+            continue
+        path = os.path.join(base, name)
+        try:
+            os.makedirs(path, exist_ok=True)
+            with open(os.path.join(path, limit_file), "w") as fh:
+                fh.write(str(int(gib * (1 << 30))))
+            return path
+        except OSError:
+            continue
+    return None
+
+
+def confined_child(sf: str, runner: str, engines: list[str], cache: str, name: str) -> int:
+    """In a fresh process inside the memory cgroup: start the sessions the runner may use (an untimed tiny
+    job), then run pipeline ``name`` once on ``runner`` (an engine, "planner_model" or "planner")."""
+    tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), "unistack-matrix")
+    pipes = pipelines(sf, tmp)
+    planner = runner in ("planner_model", "planner")
+    with us.config(cache_dir=cache, engines=",".join(engines)):
+        for engine in engines if planner else [runner]:
+            us.from_dict({"a": [1]}).group_by("a").agg(us.count()).collect(engine=engine)
+        with us.config(history_correction=runner != "planner_model"):
+            try:
+                out = timed(pipes[name][1], None if planner else runner)
+            except Exception as e:
+                out = {"error": f"{type(e).__name__}: {e}"[:300]}
+        from unistack.planner.history import flush
+
+        flush()
+    print("RESULT " + json.dumps(out), flush=True)
+    return 0
+
+
+def run_confined(sf: str, engines: list[str], gib: float, only: set[str] | None) -> None:
+    """The pipelines whose data is larger than the memory of the process: every runner in a fresh process
+    confined to ``gib`` GiB by a memory cgroup; a run the kernel kills for memory is reported as such."""
+    tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), "unistack-matrix")
+    os.makedirs(tmp, exist_ok=True)
+    pipes = {k: v for k, v in pipelines(sf, tmp).items() if v[0] == "confined" and (not only or k in only)}
+    group = _memory_cgroup(gib)
+    if group is None:
+        print("no memory cgroup can be made here (needs root and a cgroup mount): confined runs skipped")
+        return
+    cache = _private_cache(sf)
+    from unistack.bench.tpch.data import ensure_data
+
+    for f in sorted(os.listdir(ensure_data(float(sf)))):  # into the page cache, charged to this process
+        with open(os.path.join(ensure_data(float(sf)), f), "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+
+    def join_group() -> None:
+        with open(os.path.join(group, "cgroup.procs"), "w") as fh:
+            fh.write(str(os.getpid()))
+
+    try:
+        for name in pipes:
+            for runner in [*engines, "planner_model", "planner"]:
+                cmd = [sys.executable, os.path.abspath(__file__), "--sf", sf, "--engines", ",".join(engines),
+                       "--confined-child", runner, "--cache", cache, "--only", name]
+                rec: dict[str, Any]
+                try:
+                    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, preexec_fn=join_group)
+                    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+                    if lines:
+                        rec = json.loads(lines[-1][len("RESULT "):])
+                    elif proc.returncode == -9:
+                        rec = {"error": f"killed: out of memory (the {gib:g} GiB limit)"}
+                    else:
+                        rec = {"error": f"child failed ({proc.returncode}): {proc.stderr.strip()[-300:]}"}
+                except subprocess.TimeoutExpired:
+                    rec = {"error": "timed out after 1800 s"}
+                rec.update(pipeline=name, runner=runner, state=f"confined {gib:g} GiB", sf=sf, time=time.time(),
+                           load=os.getloadavg()[0])
+                with open(RAW, "a") as fh:
+                    fh.write(json.dumps(rec) + "\n")
+                print(json.dumps({k: v for k, v in rec.items() if k not in ("time", "reason")}), flush=True)
+    finally:
+        with contextlib.suppress(OSError):
+            os.rmdir(group)
 
 
 def _run_cold(sf: str, runner: str, engines: list[str], cache: str) -> dict[str, dict[str, Any]]:
@@ -303,7 +439,8 @@ def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set
         print(json.dumps(shown), flush=True)
 
     cold = [k for k, v in pipes.items() if v[0] == "cold"]
-    warm = [k for k, v in pipes.items() if v[0] == "warm"]
+    # a resident pipeline (resident_<engine>_...) needs the engine holding its data
+    warm = [k for k, v in pipes.items() if v[0] == "warm" or (v[0] == "resident" and k.split("_")[1] in engines)]
     # 1. The cold pipeline: every runner's first job in its own fresh process, the planner first (with an
     #    empty history, so the model alone decides: recorded for both planner runners).
     for runner in ["planner", *engines]:
@@ -323,6 +460,10 @@ def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set
         #    caches); the timed rounds interleave the runners, so a change of the machine's load hits them
         #    alike. The with-history planner has seen every earlier run of the pipeline (its first round
         #    included), as it would in use.
+        # Data kept in an engine's session for the resident pipelines (untimed, like a user's earlier work).
+        for name in warm:
+            if pipes[name][0] == "resident":
+                pipes[name][1]()
         runners = [*engines, "planner_model", "planner"]
         spent = dict.fromkeys(engines, 0.0)
 
@@ -436,7 +577,8 @@ def report(raw: str = RAW, out: str = REPORT) -> str:
             if r is None:
                 cells.append("")
             elif "error" in r:
-                cells.append("over budget" if r["error"] == RUN_TIMEOUT_NOTE else "error")
+                cells.append("over budget" if r["error"] == RUN_TIMEOUT_NOTE
+                             else "killed (memory)" if r["error"].startswith("killed: out of memory") else "error")
             else:
                 cells.append(f"{r['seconds']:.3f}" + (" ◆" if e == best else ""))
         for runner, _ in PLANNERS:
@@ -552,7 +694,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=float, default=300.0, help="seconds per engine and size before skipping")
     ap.add_argument("--only", default="", help="comma-separated pipelines (default: all)")
     ap.add_argument("--report", action="store_true", help="write the markdown report from the raw results")
+    ap.add_argument("--confined", type=float, default=None,
+                    help="run the confined pipelines (data larger than memory), each runner in a fresh process "
+                         "limited to this many GiB by a memory cgroup (needs root)")
     ap.add_argument("--cold-child", help=argparse.SUPPRESS)  # internal: one cold run in a fresh process
+    ap.add_argument("--confined-child", help=argparse.SUPPRESS)  # internal: one confined run
     ap.add_argument("--cache", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.report:
@@ -564,6 +710,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cold_child:
         return cold_child(args.sf, args.cold_child, engines, args.cache)
     only = {x.strip() for x in args.only.split(",") if x.strip()} or None
+    if args.confined_child:
+        return confined_child(args.sf, args.confined_child, engines, args.cache, next(iter(only or ())))
+    if args.confined is not None:
+        run_confined(args.sf, engines, args.confined, only)
+        return 0
     run_size(args.sf, engines, args.repeats, args.budget, only)
     return 0
 

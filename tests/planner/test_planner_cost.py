@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -209,3 +210,40 @@ def test_in_memory_string_columns_are_counted_apart_and_not_moved_again_when_res
     moved = scaled(pf.values["point"], _ctx(prof), pf.arrow_inputs["point"])
     held = scaled(pf.values["point"], _ctx(prof, resident=frozenset({key})), pf.arrow_inputs["point"])
     assert moved["arrow_string_byte"] > 0 and held["arrow_string_byte"] == 0 and held["arrow_in_byte"] == 0
+
+
+def _cgroup_tree(tmp_path: Any, v2: bool, limit: str, used: int, inactive: int) -> tuple[str, str]:
+    proc = tmp_path / "cgroup"
+    if v2:
+        proc.write_text("0::/job\n")
+        base = tmp_path / "fs" / "job"
+        files, stat = ("memory.max", "memory.current"), f"anon 1\ninactive_file {inactive}\n"
+    else:
+        proc.write_text("5:cpu:/\n4:memory:/job\n")
+        base = tmp_path / "fs" / "memory" / "job"
+        files = ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        stat = f"cache 1\ntotal_inactive_file {inactive}\n"
+    base.mkdir(parents=True)
+    (base / files[0]).write_text(limit + "\n")
+    (base / files[1]).write_text(f"{used}\n")
+    (base / "memory.stat").write_text(stat)
+    return str(proc), str(tmp_path / "fs")
+
+
+@pytest.mark.parametrize("v2", [False, True])
+def test_memory_left_in_a_control_group(tmp_path: Any, v2: bool) -> None:
+    from unistack.planner.cost import cgroup_memory_left
+
+    gib = 1 << 30
+    proc, root = _cgroup_tree(tmp_path, v2, str(3 * gib), used=2 * gib, inactive=gib // 2)
+    # the limit minus what the group holds, file pages the kernel can drop not counted
+    assert cgroup_memory_left(proc, root) == 3 * gib - (2 * gib - gib // 2)
+
+
+@pytest.mark.parametrize(("v2", "limit"), [(True, "max"), (False, str(9223372036854771712))])
+def test_no_memory_limit_in_a_control_group(tmp_path: Any, v2: bool, limit: str) -> None:
+    from unistack.planner.cost import cgroup_memory_left
+
+    proc, root = _cgroup_tree(tmp_path, v2, limit, used=1 << 30, inactive=0)
+    assert cgroup_memory_left(proc, root) is None
+    assert cgroup_memory_left(str(tmp_path / "missing"), root) is None

@@ -489,9 +489,55 @@ def _bytes(n: float) -> str:
 _meminfo_cache: tuple[float, int | None] = (0.0, None)
 
 
+def cgroup_memory_left(proc: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup") -> int | None:
+    """Bytes this process's control group may still use: its memory limit minus what it holds (file pages
+    the kernel can drop not counted), or ``None`` without a limit. Containers, batch schedulers and
+    ``systemd-run -p MemoryMax=`` confine a process this way, below what ``/proc/meminfo`` shows.
+
+    Examples
+    --------
+    >>> left = cgroup_memory_left()
+    >>> left is None or left >= 0
+    True
+    """
+    try:
+        with open(proc) as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hierarchy, controllers, path = parts
+        if hierarchy == "0" and not controllers:  # cgroup v2
+            base, files = os.path.join(root, path.lstrip("/")), ("memory.max", "memory.current")
+            reclaimable = "inactive_file"
+        elif "memory" in controllers.split(","):  # cgroup v1
+            base = os.path.join(root, "memory", path.lstrip("/"))
+            files, reclaimable = ("memory.limit_in_bytes", "memory.usage_in_bytes"), "total_inactive_file"
+        else:
+            continue
+        try:
+            with open(os.path.join(base, files[0])) as fh:
+                text = fh.read().strip()
+            if text == "max" or int(text) >= 1 << 60:  # no limit
+                continue
+            with open(os.path.join(base, files[1])) as fh:
+                used = int(fh.read().strip())
+            with open(os.path.join(base, "memory.stat")) as fh:
+                stat = dict(ln.split() for ln in fh if ln.count(" ") == 1)
+        except (OSError, ValueError):
+            continue
+        used -= int(stat.get(reclaimable, 0))
+        return max(int(text) - max(used, 0), 0)
+    return None
+
+
 def available_memory() -> int | None:
-    """Memory available on this machine now (``MemAvailable``, re-read at most once a second), or the
-    ``UNISTACK_PLANNER_MEMORY`` environment variable (bytes) when set."""
+    """Memory available to this process now: ``MemAvailable`` of the machine, or less when its control group
+    has a lower limit (re-read at most once a second); the ``UNISTACK_PLANNER_MEMORY`` environment variable
+    (bytes) when set."""
     global _meminfo_cache
     import time
 
@@ -517,5 +563,8 @@ def available_memory() -> int | None:
         from unistack.planner.profile import total_memory
 
         value = total_memory()
+    confined = cgroup_memory_left()
+    if confined is not None:
+        value = confined if value is None else min(value, confined)
     _meminfo_cache = (now, value)
     return value

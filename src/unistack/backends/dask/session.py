@@ -96,16 +96,13 @@ class DaskSession:
         return frame.compute()
 
     def resources(self) -> tuple[int | None, int | None]:
-        """Total worker threads and memory of the session (local: this machine)."""
+        """Total worker threads and memory of the session (local: this machine's cores, and no memory figure:
+        the planner then uses what this process may still use, which a container's limit can lower)."""
         if self.address is not None and self._client is None:
             return None, None  # not connected yet: unknown until the first query
         client = self._client if self.address is not None else None
         if client is None:
-            try:
-                mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-            except (ValueError, OSError, AttributeError):  # pragma: no cover
-                mem = None
-            return _local_cores(), mem
+            return _local_cores(), None
         info = client.scheduler_info()
         workers = info.get("workers", {}).values()
         return (sum(w.get("nthreads", 0) for w in workers),

@@ -44,6 +44,7 @@ class SparkEngine:
         self._compiled: OrderedDict[Any, tuple[Any, DataFrame]] = OrderedDict()
         self._lock = threading.Lock()
         self.last_timings: dict[str, float] = {}
+        self._cores: tuple[Any, int | None] = (None, None)  # (session, its default parallelism)
 
     # -- engine protocol ----------------------------------------------------------------------------------
 
@@ -69,8 +70,11 @@ class SparkEngine:
                                 cluster=None if target.startswith("local") else target)
         cores = None
         if settings.remote is None:
-            with contextlib.suppress(Exception):
-                cores = int(session.sparkContext.defaultParallelism)
+            known, cores = self._cores
+            if known is not session:  # a Py4J round trip: asked once per session (status is read per query)
+                with contextlib.suppress(Exception):
+                    cores = int(session.sparkContext.defaultParallelism)
+                    self._cores = (session, cores)
         started = f", started in {sessions.startup_seconds:.1f}s" if sessions.startup_seconds else ""
         return EngineStatus(installed=True, warm=True, cores=cores, detail=f"pyspark {version}{started}",
                             cluster=None if settings.target.startswith("local") else settings.target)
