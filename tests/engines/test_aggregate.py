@@ -181,3 +181,10 @@ def test_sums_over_not_null_parquet_columns(check, tmp_path):
     out = df.group_by("g").agg(sx=us.col("x").sum(), s2=(us.col("x") * 2).sum(), one=us.lit(1).sum(),
                                sy=us.col("y").sum(), flag=us.when(us.col("x") > 1).then(1).otherwise(0).sum())
     check(out, {"g": [1, 2], "sx": [3, 3], "s2": [6, 6], "one": [2, 1], "sy": [None, 4], "flag": [1, 1]})
+
+
+def test_std_and_var_of_a_literal_column(check):
+    # S-AGG-STD: found on Flink (the std of a single constant value was -1.0, not null)
+    df = us.from_dict({"k": ["a", "b", "b"]}).with_columns(z=us.lit(-60.25))
+    check(df.group_by("k").agg(s=us.col("z").std(), v=us.col("z").var()),
+          {"k": ["a", "b"], "s": [None, 0.0], "v": [None, 0.0]})

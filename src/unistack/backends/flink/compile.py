@@ -574,10 +574,12 @@ def agg_sql(node: ex.Agg, over: str = "") -> str:
                     ENGINE, "agg:n_unique inside window:over", "Flink does not allow DISTINCT in window "
                     "aggregates. Run it on another engine, e.g. collect(engine='polars').")
             return f"COUNT(DISTINCT {key_sql(node.operand)})"
-        case "std":
-            return cast_to(f"STDDEV_SAMP({cast_to(x, in_type, pa.float64())}){over}", None, out)
-        case "var":
-            return cast_to(f"VAR_SAMP({cast_to(x, in_type, pa.float64())}){over}", None, out)
+        case "std" | "var":
+            # Flink gives -1.0, not null, for a single value it proved constant (found by a 5,000-plan run):
+            # under two values the result is null by the semantics (S-AGG-STD) whatever Flink computes.
+            fn = "STDDEV_SAMP" if node.func == "std" else "VAR_SAMP"
+            stat = f"{fn}({cast_to(x, in_type, pa.float64())}){over}"
+            return cast_to(f"(CASE WHEN COUNT({x}){over} < 2 THEN CAST(NULL AS DOUBLE) ELSE {stat} END)", None, out)
         case "first":
             return f"FIRST_VALUE({x}){over}"
         case "last":
