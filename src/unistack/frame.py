@@ -406,7 +406,8 @@ class LazyFrame:
         until the engine's session stops. Queries on the returned frame read it in place on that engine;
         another engine gets it exported as Arrow first, and the planner counts that cost, so later queries
         tend to run where the data already is. ``engine`` forces the engine; by default the planner picks
-        one among those that can keep results.
+        one among those that can keep results. Like any source, the kept rows have no defined order
+        (docs/semantics.md, S-ORDER): sort after reading them where order matters.
 
         >>> import unistack as us
         >>> sales = us.from_dict({"k": ["a", "b", "a"], "v": [1, 2, 3]}).persist(engine="duckdb")

@@ -23,6 +23,9 @@ MODULES = [
     "unistack.explain",
     *sorted(f"unistack.plan.{m.name}" for m in pkgutil.iter_modules(unistack.plan.__path__)),
     "unistack.planner.optimize",
+    "unistack.planner.cost",
+    "unistack.execution",
+    "unistack.backends.persist",
     *sorted(f"unistack.planner.rules.{m.name}" for m in pkgutil.iter_modules(unistack.planner.rules.__path__)),
     "unistack.testing.compare",
 ]
