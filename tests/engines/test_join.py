@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pyarrow as pa
+
 import unistack as us
 
 NAN = math.nan
@@ -134,3 +136,11 @@ def test_left_on_right_on_with_crossing_names(check):
     assert out.columns == ["a", "b", "b_right", "a_right"]
     check(out, {"a": [1, 2, None, None, None], "b": ["x", "y", "z", None, None], "b_right": [None, 2, None, 3, None],
                 "a_right": [None, "B", None, "C", "N"]})
+
+
+def test_count_over_a_cross_join_with_an_empty_table(check):
+    # found on Flink: an aggregate over a product with an empty table returned rows
+    left = us.from_dict({"b": [True, False, None, True], "x": [1, 2, 3, 4]})
+    right = us.from_arrow(pa.table({"w": pa.array([], pa.int64())}))
+    product = left.group_by("b").agg(c0=us.count()).join(right, how="cross")
+    check(product.group_by("c0").agg(c1=us.col("b").count()), {"c0": [], "c1": []})

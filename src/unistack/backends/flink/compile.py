@@ -627,7 +627,8 @@ def order_sql(keys: list[ex.ExprNode], descending: tuple[bool, ...], nulls_last:
 # every real key is a constant once Flink inlines the projections below (``False AS c``, a null, a partition
 # key), Flink refuses a ranking window ("requires order by clause with non-constant fields"). Being equal on
 # every row, it changes no order and breaks no tie.
-ORDER_GUARD = "(CASE WHEN RAND() < 2 THEN 0 ELSE 1 END) ASC"
+UNFOLDABLE_ZERO = "(CASE WHEN RAND() < 2 THEN 0 ELSE 1 END)"  # always 0, but Flink's planner cannot know it
+ORDER_GUARD = f"{UNFOLDABLE_ZERO} ASC"
 
 
 def order_items(terms: list[tuple[list[str], bool, bool]]) -> list[str]:
@@ -967,6 +968,14 @@ def _(node: pn.Join, ctx: Context) -> Relation:
         conds.append(f"{lkey} = {rkey}")
     on = " AND ".join(conds) or "TRUE"
     lsql, rsql = f"({left.sql}) AS {la}", f"({right.sql}) AS {ra}"
+    if node.how == "cross":
+        # Flink pushes an aggregate above a cross join into both sides, and a side's aggregate without keys
+        # gives one row even when that side is empty: the product with an empty table had rows (found by a
+        # 5,000-plan run). A join on one constant key it cannot fold is the same product without that rewrite.
+        key = quote("__us_x")
+        lsql = f"(SELECT {left.columns()}, {UNFOLDABLE_ZERO} AS {key} FROM ({left.sql}) AS {ctx.fresh()}) AS {la}"
+        rsql = f"(SELECT {right.columns()}, {UNFOLDABLE_ZERO} AS {key} FROM ({right.sql}) AS {ctx.fresh()}) AS {ra}"
+        on = f"{la}.{key} = {ra}.{key}"
     names = [c.name for c in node.output_columns]
     if node.how in ("semi", "anti"):
         exists = "EXISTS" if node.how == "semi" else "NOT EXISTS"
@@ -986,8 +995,8 @@ def _(node: pn.Join, ctx: Context) -> Relation:
             value = {"full": f"COALESCE({lcol}, {rcol})", "right": rcol}.get(node.how, lcol)
             items.append(f"{value} AS {quote(c.name)}")
     kind = {"inner": "INNER JOIN", "left": "LEFT JOIN", "right": "RIGHT JOIN", "full": "FULL OUTER JOIN",
-            "cross": "CROSS JOIN"}[node.how]
-    join = f"{lsql} {kind} {rsql}" + ("" if node.how == "cross" else f" ON {on}")
+            "cross": "INNER JOIN"}[node.how]
+    join = f"{lsql} {kind} {rsql} ON {on}"
     return Relation(f"SELECT {', '.join(items)} FROM {join}", names)
 
 

@@ -121,3 +121,14 @@ def test_join_then_aggregate(us_check):
     left, right = _frames()
     out = left.join(right, on="k").group_by("a").agg(us.col("b").sum())
     us_check(out, {"a": ["x", "y", "z"], "b": [10, 41, 41]})
+
+
+def test_count_over_a_cross_join_with_an_empty_table(us_check):
+    # shrunk from a 5,000-plan differential run on Flink: an aggregate over the product of an aggregate and an
+    # empty table returned rows there (a pushed-down aggregate without keys gives one row of an empty side)
+    left = us.from_dict({"b": [True, False, None, True], "x": [1, 2, 3, 4]})
+    right = us.from_arrow(pa.table({"w": pa.array([], pa.int64())}))
+    product = left.group_by("b").agg(c0=us.count()).join(right, how="cross")
+    us_check(product.group_by("c0").agg(c1=us.col("b").count()), {"c0": [], "c1": []})
+    us_check(left.join(us.from_dict({"w": [7]}), how="cross").group_by("w").agg(n=us.count()),
+             {"w": [7], "n": [4]})
