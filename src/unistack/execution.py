@@ -215,10 +215,13 @@ def _run(plan: PlanNode, engine: str | None, run: Callable[[str, PlanNode, pa.Sc
     optimized = optimize(plan)
     choice = choose(optimized, engine)
     order = [choice.engine]
-    if not choice.forced and get_option("failover"):
-        order += [c.engine for c in choice.ranked() if c.engine != choice.engine]
-    if not record and not choice.forced:  # persisting: only the engines that can keep a result
-        order = [n for n in order if _can_persist(n)] or order[:1]
+    if not choice.forced:
+        if not record:  # persisting: the best engines that can keep a result
+            order = [c.engine for c in choice.ranked() if _can_persist(c.engine)] or order
+        if get_option("failover"):
+            order += [c.engine for c in choice.ranked() if c.engine not in order and (record or _can_persist(c.engine))]
+        else:
+            order = order[:1]
     failures: list[str] = []
     previous: str | None = None
     for i, name in enumerate(order):
