@@ -188,3 +188,10 @@ def test_std_and_var_of_a_literal_column(check):
     df = us.from_dict({"k": ["a", "b", "b"]}).with_columns(z=us.lit(-60.25))
     check(df.group_by("k").agg(s=us.col("z").std(), v=us.col("z").var()),
           {"k": ["a", "b"], "s": [None, 0.0], "v": [None, 0.0]})
+
+
+def test_var_with_both_infinities_among_finite_values_is_nan(check):
+    # S-AGG-STD: found on Ray (its std of values with both infinities was null)
+    inf = math.inf
+    df = us.from_dict({"g": [None] * 8, "f": [None, -4.75, -35.5, 34.5, -0.0, inf, -55.0, -inf]})
+    check(df.group_by("g").agg(v=us.col("f").var()), {"g": [None], "v": [math.nan]})
