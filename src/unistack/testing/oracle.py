@@ -648,7 +648,10 @@ def cast_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
     for column, f in zip(table.columns, schema):
         if column.type == f.type:
             arrays.append(column)
-        elif pa.types.is_null(column.type):
+        elif pa.types.is_null(column.type) or pa.types.is_null(f.type):
+            # an all-null column: DuckDB types it (e.g. INTEGER) where Arrow's null type has no cast
+            if pa.types.is_null(f.type) and column.null_count != len(column):
+                raise OracleError(f"oracle produced values for the all-null column {f.name!r}")
             arrays.append(pa.chunked_array([pa.nulls(len(column), f.type)]))
         else:
             arrays.append(column.cast(f.type))
