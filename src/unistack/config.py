@@ -118,6 +118,7 @@ OPTIONS: dict[str, Option] = {
 }
 
 _overrides: dict[str, Any] = {}
+_ENV_NAMES = {k: o.env for k, o in OPTIONS.items()}  # planning reads options many times per query
 _lock = threading.RLock()
 _file_cache: dict[str, Any] | None = None
 
@@ -179,11 +180,11 @@ def get_option(key: str) -> Any:
     >>> get_option("spark.shuffle_partitions") >= 1
     True
     """
-    opt = _check_key(key)
-    with _lock:
-        if key in _overrides:
-            return _overrides[key]
-    env = opt.env
+    opt = OPTIONS.get(key) or _check_key(key)
+    value = _overrides.get(key, _MISSING)  # one dict read is atomic: writers hold _lock
+    if value is not _MISSING:
+        return value
+    env = _ENV_NAMES.get(key) or opt.env
     raw = os.environ.get(env)
     if raw is not None:
         return _parse(opt, raw, f"environment {env}")
@@ -277,8 +278,13 @@ def describe_options() -> str:
 def cache_dir() -> str:
     """The user cache directory (profiles, history, engine environments)."""
     configured = get_option("cache_dir")
-    base = configured or os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    path = configured or os.path.join(base, "unistack")
+    if configured:
+        path = configured
+    else:  # planning asks several times per query: expanduser and join once per environment
+        env = (os.environ.get("XDG_CACHE_HOME"), os.environ.get("HOME"))
+        path = _default_dirs.get(env) or ""
+        if not path:
+            path = _default_dirs[env] = os.path.join(env[0] or os.path.expanduser("~/.cache"), "unistack")
     if path not in _made_dirs:  # planning asks several times per query: create (and check) once per process
         os.makedirs(path, exist_ok=True)
         _made_dirs.add(path)
@@ -286,3 +292,4 @@ def cache_dir() -> str:
 
 
 _made_dirs: set[str] = set()
+_default_dirs: dict[tuple[str | None, str | None], str] = {}

@@ -241,6 +241,8 @@ def clear_caches() -> None:
     _memo.clear()
     _assessed.clear()
     _decisions.clear()
+    _contexts.clear()
+    _plan_keys.clear()
     _available = _names = None
 
 
@@ -267,10 +269,11 @@ def _known(name: str) -> bool:
     return name in _names
 
 
+_contexts: dict[tuple[Any, ...], EngineContext] = {}  # planning a repeated query builds none anew
+
+
 def _context(name: str, engine: Engine | None, status: EngineStatus, caps: Capabilities, profile: Profile
              ) -> EngineContext:
-    ep = profile.engine(name)
-    cores = float(status.cores) if status.cores else ep.parallelism
     memory = float(status.memory_bytes) if status.memory_bytes else available_memory()
     resident_fn = getattr(engine, "resident_sources", None) if engine is not None else None
     resident: frozenset[str] = frozenset()
@@ -279,6 +282,19 @@ def _context(name: str, engine: Engine | None, status: EngineStatus, caps: Capab
             resident = frozenset(resident_fn())
         except Exception:  # an optional hook: never let it break planning
             resident = frozenset()
+    # the profile is kept alive by the cached context, so its id is not reused while the entry exists
+    key = (name, status, caps.streaming, caps.batch, id(profile), memory, resident)
+    hit = _contexts.get(key)
+    if hit is None:
+        hit = _build_context(name, status, caps, profile, memory, resident)
+        _remember(_contexts, key, hit)
+    return hit
+
+
+def _build_context(name: str, status: EngineStatus, caps: Capabilities, profile: Profile, memory: float | None,
+                   resident: frozenset[str]) -> EngineContext:
+    ep = profile.engine(name)
+    cores = float(status.cores) if status.cores else ep.parallelism
     if status.cluster and not ep.python_parallel:
         # A cluster runs Python functions in its worker processes even where the local mode uses threads.
         ep = EngineProfile.from_dict({**ep.to_dict(), "python_parallel": True})
@@ -385,15 +401,24 @@ def _ms(x: float) -> str:
     return f"{x:.2f}s" if x >= 1 else f"{x * 1000:.1f}ms"
 
 
-def _observed(plan: PlanNode, text: str | None) -> tuple[str | None, dict[tuple[str, bool], list[float]]]:
+_plan_keys: dict[str, str] = {}  # memo key -> history key (the same plan over the same input versions)
+
+
+def _observed(plan: PlanNode, text: str | None, memo_key: str | None = None
+              ) -> tuple[str | None, dict[tuple[str, bool], list[float]]]:
     """The plan's key in the observed runs and its runs per (engine, warm), when the ``history_correction``
-    option is on (else ``(None, {})``)."""
+    option is on (else ``(None, {})``). ``memo_key`` (see :func:`_memo_key`), when known, saves computing the
+    history key again for a plan planned before."""
     if not get_option("history_correction"):
         return None, {}
     from unistack.planner.history import observed_for, plan_key
 
     try:
-        key = plan_key(plan, text)
+        key = _plan_keys.get(memo_key) if memo_key is not None else None
+        if key is None:
+            key = plan_key(plan, text)
+            if memo_key is not None:
+                _remember(_plan_keys, memo_key, key)
         return key, observed_for(key)
     except Exception:  # the history must never break planning
         return None, {}
@@ -410,11 +435,11 @@ def _corrected(cands: tuple[Candidate, ...], seen: dict[tuple[str, bool], list[f
     return tuple(out)
 
 
-def _apply_history(plan: PlanNode, cands: tuple[Candidate, ...], text: str | None = None
-                   ) -> tuple[tuple[Candidate, ...], str | None]:
+def _apply_history(plan: PlanNode, cands: tuple[Candidate, ...], text: str | None = None,
+                   memo_key: str | None = None) -> tuple[tuple[Candidate, ...], str | None]:
     """Candidates with observed times in place of predictions where this plan ran before (the
     ``history_correction`` option), and the plan's key (``None`` when the option is off)."""
-    key, seen = _observed(plan, text)
+    key, seen = _observed(plan, text, memo_key)
     return (_corrected(cands, seen), key) if key is not None else (cands, None)
 
 
@@ -459,7 +484,7 @@ def _assess_all(plan: PlanNode, pf: PlanFeatures, profile: Profile, text: str, m
         cands = tuple(f if isinstance(f, Candidate) else predicted_candidate(pf, *f) for _, f in facts)
         if memo is not None:
             _remember(_assessed, memo, (profile, cands))
-    key, seen = observed if observed is not None else _observed(plan, text)
+    key, seen = observed if observed is not None else _observed(plan, text, memo_key)
     return _corrected(cands, seen), key, seen
 
 
@@ -485,10 +510,9 @@ REPLAN_EVERY = 8
 _decisions: dict[tuple[Any, ...], list[Any]] = {}  # key -> [profile, Choice, uses since planned, medians]
 
 
-def _cacheable(plan: PlanNode) -> bool:
-    from unistack.plan import nodes as pn
-
-    return not any(isinstance(n, pn.MapBatches) for n in plan.walk())
+def _cacheable(ops: frozenset[str]) -> bool:
+    """Whether a plan with these operations may reuse a cached decision (not with batch functions)."""
+    return "node:MapBatches" not in ops
 
 
 def _decision(memo_key: str, plan: PlanNode, profile: Profile, ops: frozenset[str], pf: PlanFeatures
@@ -665,15 +689,15 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
     from unistack.plan.text import plan_text
 
     text = plan_text(plan)
-    cacheable = forced is None and not compare and _cacheable(plan)
+    cacheable = forced is None and not compare
     decision, known, observed = None, None, None
     early_key = _safe_memo_key(plan, text) if cacheable else None
     memo_hit = _memo.get(early_key) if early_key is not None else None
-    if early_key is not None and memo_hit is not None:
+    if early_key is not None and memo_hit is not None and _cacheable(memo_hit[3]):
         decision, known = _decision(early_key, plan, profile, memo_hit[3], memo_hit[2])
         cached = _decisions.get(decision)
         if cached is not None and cached[0] is profile and cached[2] < REPLAN_EVERY:
-            observed = _observed(plan, text) if decision[2] else (None, {})
+            observed = _observed(plan, text, early_key) if decision[2] else (None, {})
             if not decision[2] or _same_observations(cached[3], _medians(observed[1])):
                 cached[2] += 1
                 return replace(cached[1], planning_seconds=time.perf_counter() - t0)
@@ -686,10 +710,10 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
         # The others are still predicted so explain can compare; they are not run.
         others = tuple(assess(n, plan, pf, profile, ops) for n in _candidates() if n != forced) if compare else ()
         reason = "forced by engine=" if engine else "forced by the 'engine' option"
-        every, key = _apply_history(plan, (cand, *others), text)
+        every, key = _apply_history(plan, (cand, *others), text, memo_key)
         return Choice(forced, reason, every, est, pf, profile.label(), time.perf_counter() - t0, True,
                       history_key=key)
-    if decision is None and cacheable and memo_key is not None:
+    if decision is None and cacheable and memo_key is not None and _cacheable(ops):
         decision, known = _decision(memo_key, plan, profile, ops, pf)  # a first planning of this plan
     every_facts, signature = known if known is not None else _all_facts(plan, profile, ops, pf)
     assessed, key, seen = _assess_all(plan, pf, profile, text, memo_key, every_facts, signature, observed)
