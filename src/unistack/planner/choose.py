@@ -492,11 +492,36 @@ def _medians(seen: dict[tuple[str, bool], list[float]]) -> dict[tuple[str, bool]
     return {k: statistics.median(v) for k, v in seen.items() if v}
 
 
-def _same_observations(then: dict[tuple[str, bool], float], now: dict[tuple[str, bool], float]) -> bool:
-    """Whether the observed runs still say what they said when a decision was made: the same engines observed,
-    each median within :data:`SETTLE_TOLERANCE` of its earlier value."""
-    return then.keys() == now.keys() and all(
-        then[k] / SETTLE_TOLERANCE <= now[k] <= then[k] * SETTLE_TOLERANCE for k in then)
+def _same_observations(then: dict[tuple[str, bool], float], now: dict[tuple[str, bool], float],
+                        choice: Choice | None = None) -> bool:
+    """Whether the observed runs still support a decision: the same engines observed, and each median within
+    :data:`SETTLE_TOLERANCE` of its value then. With the decision's ``choice``, another engine's median may
+    also have moved anywhere that cannot make it the cheapest (up, or still above the chosen engine's time
+    by the tolerance), so millisecond noise in the runs of engines not chosen does not cost a new planning.
+
+    Examples
+    --------
+    >>> _same_observations({("polars", True): 0.010}, {("polars", True): 0.012})
+    True
+    >>> _same_observations({("polars", True): 0.010}, {("polars", True): 0.020})
+    False
+    """
+    if then.keys() != now.keys():
+        return False
+    chosen: tuple[str, bool] | None = None
+    reference = math.inf
+    if choice is not None:
+        cand = choice.candidate(choice.engine)
+        chosen = (choice.engine, bool(cand.warm)) if cand is not None else None
+        reference = now.get(chosen, choice.predicted or math.inf) if chosen is not None else math.inf
+    for k, was in then.items():
+        is_ = now[k]
+        if was / SETTLE_TOLERANCE <= is_ <= was * SETTLE_TOLERANCE:
+            continue
+        if chosen is not None and k != chosen and (is_ >= was or is_ > reference * SETTLE_TOLERANCE):
+            continue
+        return False
+    return True
 
 
 # -- plan cache ------------------------------------------------------------------------------------------------
@@ -698,7 +723,7 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
         cached = _decisions.get(decision)
         if cached is not None and cached[0] is profile and cached[2] < REPLAN_EVERY:
             observed = _observed(plan, text, early_key) if decision[2] else (None, {})
-            if not decision[2] or _same_observations(cached[3], _medians(observed[1])):
+            if not decision[2] or _same_observations(cached[3], _medians(observed[1]), cached[1]):
                 cached[2] += 1
                 return replace(cached[1], planning_seconds=time.perf_counter() - t0)
     est, pf, ops, memo_key = _plan_facts(plan, text, early_key)

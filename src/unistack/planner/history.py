@@ -264,11 +264,22 @@ class _Observed:
                 seconds = float(d["s"])
             except (ValueError, KeyError, TypeError):
                 continue
-            runs = self.runs.setdefault(key, {}).setdefault(k, [])
-            runs.append(seconds)
-            if len(runs) > RECENT:
-                del runs[0]
+            self.add(key, k, seconds)
         self.offset += end
+
+    def add(self, key: str, k: tuple[str, bool], seconds: float) -> None:
+        runs = self.runs.setdefault(key, {}).setdefault(k, [])
+        runs.append(seconds)
+        if len(runs) > RECENT:
+            del runs[0]
+
+    def wrote(self, path: str, ident: tuple[int, int], start: int, end: int, key: str, k: tuple[str, bool],
+              seconds: float) -> None:
+        """This process appended one run at bytes ``start:end`` of the file: take it in directly when
+        everything before it was read already (so planning does not open the file to read its own run)."""
+        if path == self.path and ident == self.ident and start == self.offset:
+            self.add(key, k, seconds)
+            self.offset = end
 
 
 _observed = _Observed()
@@ -307,16 +318,22 @@ def observe(key: str, engine: str, warm: bool, seconds: float, path: str | None 
     if not get_option("history"):
         return
     path = path or observed_path()
-    line = json.dumps({"k": key, "e": engine, "w": bool(warm), "s": round(float(seconds), 6),
-                       "t": round(time.time(), 3)}) + "\n"
+    seconds = round(float(seconds), 6)
+    data = (json.dumps({"k": key, "e": engine, "w": bool(warm), "s": seconds, "t": round(time.time(), 3)})
+            + "\n").encode()
     with _lock:
         try:
             if os.path.exists(path) and os.path.getsize(path) > MAX_OBSERVED_BYTES:
                 _compact(path)
-            with open(path, "a") as fh:
-                fh.write(line)
+            with open(path, "ab") as fh:
+                fh.write(data)
+                fh.flush()
+                end = fh.tell()  # another process's append between ours and this: start differs, file re-read
+                st = os.fstat(fh.fileno())
         except OSError:
-            pass
+            return
+    with _obs_lock:
+        _observed.wrote(path, (st.st_dev, st.st_ino), end - len(data), end, key, (engine, bool(warm)), seconds)
 
 
 def _compact(path: str) -> None:
