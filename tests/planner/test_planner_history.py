@@ -61,6 +61,19 @@ def test_observed_runs_keep_the_last_few_per_engine_and_state(cache: str) -> Non
     assert observed_runs("key", "duckdb", True) == [0.5]
 
 
+def test_own_runs_are_taken_in_directly_and_other_writers_runs_still_read(cache: str) -> None:
+    observe("key", "polars", True, 1.0)
+    assert observed_runs("key", "polars", True) == [1.0]  # the first look reads the file
+    observe("key", "polars", True, 2.0)  # taken in by this process without reading the file again
+    with open(observed_path(), "a") as fh:  # another process's run, appended behind this one's back
+        fh.write(json.dumps({"k": "key", "e": "duckdb", "w": True, "s": 0.5, "t": 0.0}) + "\n")
+    observe("key", "polars", True, 3.0)  # written after the other's: the reader must not skip that line
+    assert observed_runs("key", "polars", True) == [1.0, 2.0, 3.0]
+    assert observed_runs("key", "duckdb", True) == [0.5]
+    history._observed.__init__()  # a fresh reader (another process) sees the same runs in the file
+    assert observed_runs("key", "polars", True) == [1.0, 2.0, 3.0]
+
+
 def test_compaction_keeps_recent_runs_and_readers_follow(cache: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(history, "MAX_OBSERVED_BYTES", 2000)
     for i in range(100):

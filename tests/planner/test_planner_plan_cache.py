@@ -101,3 +101,17 @@ def test_failover_is_planned_again_next_time(fakes: dict[str, FakeEngine], cache
             out = _query(path).collect()
     assert out.num_rows == 3 and fakes["fake_slow"].calls == 1
     assert not choose_mod._decisions  # the failed choice is not reused
+
+
+def test_observed_runs_of_other_engines_replan_only_when_they_could_win() -> None:
+    from unistack.planner.choose import Candidate, Choice, _same_observations
+
+    choice = Choice("polars", "cheapest", (Candidate("polars", True, "", None, True),
+                                           Candidate("duckdb", True, "", None, True)))
+    then = {("polars", True): 0.010, ("duckdb", True): 0.020}
+    assert _same_observations(then, {("polars", True): 0.011, ("duckdb", True): 0.060}, choice)  # slower: moot
+    assert _same_observations(then, {("polars", True): 0.010, ("duckdb", True): 0.014}, choice)  # still behind
+    assert not _same_observations(then, {("polars", True): 0.010, ("duckdb", True): 0.009}, choice)  # could win
+    assert not _same_observations(then, {("polars", True): 0.020, ("duckdb", True): 0.020}, choice)  # chosen moved
+    assert not _same_observations(then, {("polars", True): 0.010}, choice)  # an engine's runs are gone
+    assert not _same_observations(then, {("polars", True): 0.010, ("duckdb", True): 0.060})  # no choice: strict
