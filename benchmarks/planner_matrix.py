@@ -510,7 +510,10 @@ def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set
             times: dict[str, list[float]] = {r: [] for r in active}
             last = dict(first)
             for i in range(max(reps.values(), default=0)):
-                for r in list(active):
+                # the order rotates every round, so no runner always follows the same one (an engine's run
+                # leaves the CPU caches and thread pools to whatever runs next: Polars after Polars is faster)
+                shift = i % max(len(active), 1)
+                for r in active[shift:] + active[:shift]:
                     if i < reps[r]:
                         try:
                             last[r] = run(r, name)
@@ -665,7 +668,8 @@ def report(raw: str = RAW, out: str = REPORT) -> str:
         "prediction for that engine. In this matrix, per pipeline, Dask and Spark run first (a warm-up run, "
         "then timed runs; they leave work behind them that would slow the next runner), then Polars, DuckDB, "
         "the planner with the model alone and the planner with history take turns (a warm-up round, then "
-        "timed rounds); so before its first timed run the with-history planner has observed the plan at "
+        "timed rounds, the order rotating every round so that no runner always follows the same one); so "
+        "before its first timed run the with-history planner has observed the plan at "
         "least once on every engine, and more in every later round. Its figures therefore show "
         "the choice *learned* from those runs (and the cost of looking them up), not a prediction for an "
         "unseen plan: a plan never seen before gets the model-alone choice.",

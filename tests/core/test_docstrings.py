@@ -26,6 +26,7 @@ MODULES = [
     "unistack.planner.cost",
     "unistack.execution",
     "unistack.backends.persist",
+    "unistack.backends.base",
     *sorted(f"unistack.planner.rules.{m.name}" for m in pkgutil.iter_modules(unistack.planner.rules.__path__)),
     "unistack.testing.compare",
 ]

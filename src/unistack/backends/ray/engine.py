@@ -10,7 +10,7 @@ import re
 import pyarrow as pa
 
 from unistack import errors
-from unistack.backends.base import Capabilities, EngineStatus, conform
+from unistack.backends.base import Capabilities, EngineStatus, conform, package_version
 from unistack.backends.persist import SAMPLE_ROWS, store
 from unistack.backends.ray import session as sess
 from unistack.backends.ray.compile import (
@@ -45,8 +45,6 @@ class RayEngine:
         return Capabilities.from_translator(implemented_operations(), UNSUPPORTED)
 
     def status(self) -> EngineStatus:
-        import importlib.metadata
-
         warm = sess.is_warm()
         address = get_option("ray.address") or os.environ.get("UNISTACK_RAY_ADDRESS") or None
         cores: int | None = sess.LOCAL_CPUS
@@ -60,10 +58,7 @@ class RayEngine:
                 memory = int(res.get("memory", 0)) or None
             except Exception:  # status must never fail
                 pass
-        try:
-            version = importlib.metadata.version("ray")
-        except importlib.metadata.PackageNotFoundError:
-            version = "?"
+        version = package_version("ray")
         return EngineStatus(installed=True, warm=warm, cores=cores, memory_bytes=memory,
                             detail=f"ray {version}", cluster=address)
 

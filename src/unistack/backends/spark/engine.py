@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from unistack.backends.base import Capabilities, EngineStatus, conform
+from unistack.backends.base import Capabilities, EngineStatus, conform, package_version
 from unistack.backends.persist import SAMPLE_ROWS, store
 from unistack.backends.spark.session import ENGINE, first_line, sessions
 from unistack.errors import DataSourceError, EngineError, UnistackError, UserFunctionError
@@ -54,12 +54,7 @@ class SparkEngine:
         return Capabilities.from_translator(implemented_operations())
 
     def status(self) -> EngineStatus:
-        import importlib.metadata
-
-        try:
-            version = importlib.metadata.version("pyspark")
-        except importlib.metadata.PackageNotFoundError:  # pragma: no cover
-            version = "?"
+        version = package_version("pyspark")
         session = sessions.active
         settings = sessions.settings
         if session is None or settings is None:
