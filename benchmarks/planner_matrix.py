@@ -11,7 +11,8 @@ For each TPC-H scale factor (one process per size) the script:
    off: runner ``planner_model``) and with the history-based correction (runner ``planner``), which knows
    the times observed for the same plan over the same files by every earlier run. Dask and Spark run
    first (they leave work behind them that slows the next runner); then the in-process runners take turns:
-   a warm-up round, then timed rounds (median), so that changes of the machine's load hit them alike.
+   a warm-up round, then timed rounds (median; up to 60 for millisecond runs), so that changes of the
+   machine's load hit them alike.
 
 Resident pipelines (``resident_<engine>_...``) read data persisted in an engine's session
 (``LazyFrame.persist``) before the timed runs: the engine holding it reads it in place, every other engine gets
@@ -280,13 +281,90 @@ def timed(build: Callable[[], us.LazyFrame], engine: str | None) -> dict[str, An
     return out
 
 
+SHORT_RUN_SECONDS = 0.3  # a runner's timed rounds of a run under 20 ms take about this long in all
+
+
 def _repeats(first: float, repeats: int) -> int:
-    """More repeats for short runs (their noise is relatively larger), one for long ones."""
+    """More repeats for short runs (their noise is relatively larger), one for long ones. A millisecond run
+    gets enough repeats to fill about :data:`SHORT_RUN_SECONDS` (at most 60): the median of 15 runs of a
+    1 ms query still moves by several percent from one pass to the next on this shared machine.
+
+    Examples
+    --------
+    >>> _repeats(0.001, 3), _repeats(0.015, 3), _repeats(0.05, 3), _repeats(2.0, 3), _repeats(5.0, 3)
+    (60, 20, 5, 3, 1)
+    """
     if first < 0.02:
-        return repeats * 5
+        return max(repeats * 5, min(60, int(SHORT_RUN_SECONDS / max(first, 1e-4))))
     if first < 0.1:
         return repeats + 2
-    return repeats if first < 1.0 else 1
+    return repeats if first < 5.0 else 1
+
+
+REPEAT_CAP_SECONDS = 3.0
+
+
+def balanced_orders(n: int) -> list[list[int]]:
+    """Orders of ``n`` runners in which each runner directly follows each other one equally often (a
+    Williams design: ``n`` orders for even ``n``, ``2n`` for odd ``n``).
+
+    Examples
+    --------
+    >>> balanced_orders(4)
+    [[0, 1, 3, 2], [1, 2, 0, 3], [2, 3, 1, 0], [3, 0, 2, 1]]
+    >>> balanced_orders(2)
+    [[0, 1], [1, 0]]
+    """
+    if n <= 1:
+        return [list(range(n))]
+    first, low, high = [0], 1, n - 1
+    while len(first) < n:
+        first.append(low)
+        low += 1
+        if len(first) < n:
+            first.append(high)
+            high -= 1
+    rows = [[(x + k) % n for x in first] for k in range(n)]
+    return rows if n % 2 == 0 else rows + [row[::-1] for row in rows]
+
+
+def _group_repeats(first: dict[str, float], repeats: int) -> dict[str, int]:
+    """Timed runs per runner of a group taking turns: as many as the fastest runner's first run calls for
+    (the runners compared get medians of equally many runs), except where a slower runner would then take
+    more than :data:`REPEAT_CAP_SECONDS` (it keeps at least its own count).
+
+    Examples
+    --------
+    >>> _group_repeats({"polars": 0.010, "duckdb": 0.012, "planner": 0.250}, 3)
+    {'polars': 30, 'duckdb': 30, 'planner': 12}
+    """
+    if not first:
+        return {}
+    wanted = _repeats(min(first.values()), repeats)
+    return {r: max(_repeats(s, repeats), min(wanted, int(REPEAT_CAP_SECONDS / max(s, 1e-4))))
+            for r, s in first.items()}
+
+
+def _busy_share(seconds: float = 0.2) -> float:
+    """The share of the machine's CPU time spent working over the next ``seconds`` (Linux /proc/stat)."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as fh:
+            values = [int(x) for x in fh.readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def _settle(limit: float = 3.0, busy: float = 0.25) -> None:
+    """Wait (up to ``limit`` seconds) until the machine is mostly idle: other processes' work (Spark's JVM
+    collecting garbage and cleaning up after a job) must not land on the next runner's timings."""
+    deadline = time.monotonic() + limit
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        while time.monotonic() < deadline and _busy_share() > busy:
+            pass
 
 
 def _private_cache(sf: str) -> str:
@@ -415,8 +493,8 @@ def run_confined(sf: str, engines: list[str], gib: float, only: set[str] | None)
                     rec = {"error": "timed out after 1800 s"}
                 rec.update(pipeline=name, runner=runner, state=f"confined {gib:g} GiB", sf=sf, time=time.time(),
                            load=os.getloadavg()[0])
-                with open(RAW, "a") as fh:
-                    fh.write(json.dumps(rec) + "\n")
+                with open(RAW, "a") as raw:
+                    raw.write(json.dumps(rec) + "\n")
                 print(json.dumps({k: v for k, v in rec.items() if k not in ("time", "reason")}), flush=True)
     finally:
         with contextlib.suppress(OSError):
@@ -431,6 +509,37 @@ def _run_cold(sf: str, runner: str, engines: list[str], cache: str) -> dict[str,
         if line.startswith("RESULT "):
             return dict(json.loads(line[len("RESULT "):]))
     return {"?": {"error": f"child failed ({proc.returncode}): {proc.stderr.strip()[-300:]}"}}
+
+
+COLD_REPEATS = 5  # fresh processes per runner when its cold runs take under a second (else one)
+
+
+def _cold_runs(sf: str, runners: list[str], engines: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The cold pipelines on every runner, each run its process's first job: once for runners whose cold runs
+    take a second or more, else in :data:`COLD_REPEATS` fresh processes (the median; a single millisecond run
+    in a fresh process varies by 10-30%). The runners take turns, the order rotating every round, and every
+    process gets a cache directory of its own (the planner plans with an empty history every time)."""
+    results: dict[str, list[dict[str, dict[str, Any]]]] = {r: [] for r in runners}
+    active = list(runners)
+    for i in range(COLD_REPEATS):
+        shift = i % max(len(active), 1)
+        for runner in active[shift:] + active[:shift]:
+            own = _private_cache(f"{sf}-cold-{runner}")
+            try:
+                results[runner].append(_run_cold(sf, runner, engines, own))
+            finally:
+                shutil.rmtree(own, ignore_errors=True)
+        active = [r for r in active if all(x.get("seconds", math.inf) < 1.0 for x in results[r][0].values())]
+        if not active:
+            break
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for runner, runs_of in results.items():
+        out[runner] = {}
+        for name, first in runs_of[0].items():
+            runs = [r[name]["seconds"] for r in runs_of if "seconds" in r.get(name, {})]
+            out[runner][name] = {**first, "seconds": statistics.median(runs), "runs": runs} if "seconds" in first \
+                else first
+    return out
 
 
 def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set[str] | None) -> None:
@@ -453,10 +562,10 @@ def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set
     cold = [k for k, v in pipes.items() if v[0] == "cold"]
     # a resident pipeline (resident_<engine>_...) needs the engine holding its data
     warm = [k for k, v in pipes.items() if v[0] == "warm" or (v[0] == "resident" and k.split("_")[1] in engines)]
-    # 1. The cold pipeline: every runner's first job in its own fresh process, the planner first (with an
-    #    empty history, so the model alone decides: recorded for both planner runners).
-    for runner in ["planner", *engines]:
-        for name, r in _run_cold(sf, runner, engines, cache).items():
+    # 1. The cold pipeline: every runner's first job in its own fresh processes (the planner's with an empty
+    #    history, so the model alone decides: recorded for both planner runners).
+    for runner, by_name in _cold_runs(sf, ["planner", *engines], engines).items():
+        for name, r in by_name.items():
             runners = ["planner_model", "planner"] if runner == "planner" else [runner]
             for who in runners:
                 emit({"pipeline": name, "runner": who, "state": "cold", **r})
@@ -506,14 +615,16 @@ def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set
                     first[r] = run(r, name)
                 except Exception as e:
                     failed(r, e)
-            reps = {r: _repeats(first[r]["seconds"], repeats) for r in active}
+            reps = _group_repeats({r: first[r]["seconds"] for r in active}, repeats)
             times: dict[str, list[float]] = {r: [] for r in active}
             last = dict(first)
+            orders = balanced_orders(len(active))
+            reps = {r: -(-n // len(orders)) * len(orders) for r, n in reps.items()}  # whole sets of orders
             for i in range(max(reps.values(), default=0)):
-                # the order rotates every round, so no runner always follows the same one (an engine's run
-                # leaves the CPU caches and thread pools to whatever runs next: Polars after Polars is faster)
-                shift = i % max(len(active), 1)
-                for r in active[shift:] + active[:shift]:
+                # Every runner follows every other one equally often (an engine's run leaves the CPU caches and
+                # thread pools to whatever runs next: Polars after Polars is faster than after DuckDB). A
+                # rotation of one order would not do: it keeps who follows whom.
+                for r in [active[j] for j in orders[i % len(orders)] if j < len(active)]:
                     if i < reps[r]:
                         try:
                             last[r] = run(r, name)
@@ -532,8 +643,10 @@ def run_size(sf: str, engines: list[str], repeats: int, budget: float, only: set
         heavy = [r for r in runners if r in HEAVY]
         light = [r for r in runners if r not in HEAVY]
         for name in warm:
-            for group in (heavy, light):
-                _rounds(name, group)
+            _rounds(name, heavy)
+            if heavy:
+                _settle()  # the JVM and Dask's workers wind down after their runs: not on the light runners' time
+            _rounds(name, light)
         from unistack.planner.history import flush
 
         flush()
@@ -666,16 +779,21 @@ def report(raw: str = RAW, out: str = REPORT) -> str:
         "optimized plan over the same input files (same sizes and modification times) ran before on an "
         "engine in the same warm/cold state, the median of its last observed runs replaces the model's "
         "prediction for that engine. In this matrix, per pipeline, Dask and Spark run first (a warm-up run, "
-        "then timed runs; they leave work behind them that would slow the next runner), then Polars, DuckDB, "
+        "then timed runs; they leave work behind them that would slow the next runner), then, once the "
+        "machine is idle again (at most 3 s later), Polars, DuckDB, "
         "the planner with the model alone and the planner with history take turns (a warm-up round, then "
-        "timed rounds, the order rotating every round so that no runner always follows the same one); so "
+        "timed rounds in orders where every runner directly follows every other one equally often; 3 timed "
+        "runs per runner (one over 5 s, 5 under 0.1 s, and under 20 ms as many as fill about 0.3 s, at most "
+        "60), as many as the group's fastest runner calls for, rounded up to whole sets of orders: 4 for the "
+        "four in-process runners, 2 for Dask and Spark); so "
         "before its first timed run the with-history planner has observed the plan at "
         "least once on every engine, and more in every later round. Its figures therefore show "
         "the choice *learned* from those runs (and the cost of looking them up), not a prediction for an "
         "unseen plan: a plan never seen before gets the model-alone choice.",
         "- Each size runs in one process with a private history (no runs of other sizes or earlier passes "
         "are known to it). The `cold` row is every runner's first job in its own fresh process (the "
-        "planner's there had no history, so both planner columns show the same run).",
+        "median of 5 such processes when the run takes under a second; the planner's there had no history, "
+        "so both planner columns show the same runs).",
         "- `resident_<engine>_...` pipelines read data persisted in that engine's session beforehand "
         "(`LazyFrame.persist`): the engine holding it reads it in place, every other engine (and a planner "
         "that picks one) gets it exported as Arrow first, inside the timed run. Rows with the state `confined "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -218,9 +218,38 @@ class _Restore:
                     _overrides.pop(key, None)
                 else:
                     _overrides[key] = value
+            _changed(self._previous)
 
 
 _MISSING = object()
+# Options only the planner reads for itself; a change of any other may change what an engine reports
+# (its cluster, threads, memory), so the planner's snapshot of the engines' facts is taken again.
+PLANNING_OPTIONS = frozenset({"history", "history_correction", "failover", "engine"})
+_engine_options_version = 0
+
+
+def _changed(keys: Iterable[str]) -> None:
+    global _engine_options_version
+    if any(k not in PLANNING_OPTIONS for k in keys):
+        _engine_options_version += 1
+
+
+def engine_options_version() -> int:
+    """A number that changes whenever ``us.config`` changes an option an engine may read (every option but
+    the planner's own: ``history``, ``history_correction``, ``failover``, ``engine``).
+
+    Examples
+    --------
+    >>> import unistack as us
+    >>> before = engine_options_version()
+    >>> with us.config(history_correction=False):
+    ...     engine_options_version() == before
+    True
+    >>> with us.config(duckdb_threads=1):
+    ...     engine_options_version() > before
+    True
+    """
+    return _engine_options_version
 
 
 def config(options: Mapping[str, Any] | None = None, /, **kwargs: Any) -> _Restore:
@@ -242,6 +271,7 @@ def config(options: Mapping[str, Any] | None = None, /, **kwargs: Any) -> _Resto
     with _lock:
         previous = {k: _overrides.get(k, _MISSING) for k in parsed}
         _overrides.update(parsed)
+        _changed(parsed)
     return _Restore(previous)
 
 
@@ -256,10 +286,11 @@ def reset_config() -> None:
     >>> us.get_option("spark.shuffle_partitions") == 3
     False
     """
-    global _file_cache
+    global _file_cache, _engine_options_version
     with _lock:
         _overrides.clear()
         _file_cache = None
+        _engine_options_version += 1
 
 
 @contextmanager

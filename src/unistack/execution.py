@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from unistack.backends.base import require_supported
 from unistack.backends.persist import PersistingEngine, localize
-from unistack.backends.registry import get_engine
+from unistack.backends.registry import engines_changed, get_engine
 from unistack.config import get_option
 from unistack.errors import EngineError, EngineNotAvailableError, UnistackError, UnsupportedOperationError
 from unistack.plan import nodes as pn
@@ -211,38 +211,52 @@ def _can_persist(name: str) -> bool:
         return False
 
 
+def _fallbacks(choice: Choice, tried: list[str], record: bool) -> list[str]:
+    """Where a failed run goes next: the other feasible engines, cheapest first (when persisting, those that
+    can keep a result); none for a forced engine or with the ``failover`` option off."""
+    if choice.forced or not get_option("failover"):
+        return []
+    return [c.engine for c in choice.ranked() if c.engine not in tried and (record or _can_persist(c.engine))]
+
+
 def _run(plan: PlanNode, engine: str | None, run: Callable[[str, PlanNode, pa.Schema], _R], record: bool) -> _R:
     optimized = optimize(plan)
     choice = choose(optimized, engine)
-    order = [choice.engine]
-    if not choice.forced:
-        if not record:  # persisting: the best engines that can keep a result
-            order = [c.engine for c in choice.ranked() if _can_persist(c.engine)] or order
-        if get_option("failover"):
-            order += [c.engine for c in choice.ranked() if c.engine not in order and (record or _can_persist(c.engine))]
-        else:
-            order = order[:1]
+    first = choice.engine
+    if not choice.forced and not record:  # persisting: the best engine that can keep a result
+        first = next((c.engine for c in choice.ranked() if _can_persist(c.engine)), first)
+    # the fallbacks are ranked only when the first engine fails (ranking costs microseconds on every query)
+    order = [first]
     failures: list[str] = []
     previous: str | None = None
-    for i, name in enumerate(order):
+    i = 0
+    while i < len(order):
+        name = order[i]
         t0 = time.perf_counter()
         try:
             result = run(name, optimized, plan.schema)
         except (EngineError, EngineNotAvailableError) as e:
             elapsed = time.perf_counter() - t0
+            engines_changed()  # a failed engine may have stopped, or started half-way
             if record:
                 settle(choice, name, None)
                 _record(choice, name, optimized, elapsed, "failed", str(e), previous)
             failures.append(f"{name}: {e}")
+            if i == 0:
+                order += _fallbacks(choice, order, record)
             if i + 1 < len(order):
                 warnings.warn(f"engine {name!r} failed ({e}); running on {order[i + 1]!r} instead.",
                               FailoverWarning, stacklevel=4)
                 previous = name
+                i += 1
                 continue
             if len(failures) > 1:
                 raise EngineError(name, f"every feasible engine failed: {'; '.join(failures)}") from e
             raise
         elapsed = time.perf_counter() - t0
+        cand = choice.candidate(name)
+        if cand is None or not cand.warm:
+            engines_changed()  # the engine had no session before this run: it has one now
         if record:
             settle(choice, name, elapsed)
             _record(choice, name, optimized, elapsed, "ok", failover_from=previous)

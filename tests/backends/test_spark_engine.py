@@ -71,6 +71,17 @@ def test_session_is_started_once_and_tuned(spark_engine) -> None:  # type: ignor
     assert status.detail.startswith("pyspark 4")
 
 
+def test_a_driver_out_of_memory_ends_the_jvm_instead_of_hanging(spark_engine) -> None:  # type: ignore[no-untyped-def]
+    from unistack.backends.spark.session import EXIT_ON_OOM, SessionSettings
+
+    java = spark_engine.session().sparkContext.getConf().get("spark.driver.extraJavaOptions")
+    assert EXIT_ON_OOM in java
+    own = SessionSettings("local[2]", None, 2, "1g", (("spark.driver.extraJavaOptions", "-Dmine=1"),)).conf()
+    assert own["spark.driver.extraJavaOptions"] == f"-Dmine=1 {EXIT_ON_OOM}"  # the user's options are kept
+    remote = SessionSettings("local[2]", "sc://host:15002", 2, "1g", ()).conf()
+    assert "spark.driver.extraJavaOptions" not in remote  # a Spark Connect server is not ours to configure
+
+
 def test_in_memory_input_is_shipped_once(spark_engine) -> None:  # type: ignore[no-untyped-def]
     frame = us.from_dict({"a": [3, 1, 2]})
     first = spark_engine._arrow_frame(frame.plan.source)

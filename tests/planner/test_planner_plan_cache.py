@@ -112,6 +112,50 @@ def test_observed_runs_of_other_engines_replan_only_when_they_could_win() -> Non
     assert _same_observations(then, {("polars", True): 0.011, ("duckdb", True): 0.060}, choice)  # slower: moot
     assert _same_observations(then, {("polars", True): 0.010, ("duckdb", True): 0.014}, choice)  # still behind
     assert not _same_observations(then, {("polars", True): 0.010, ("duckdb", True): 0.009}, choice)  # could win
+    # an engine now faster than the chosen one is planned for, even when its own runs moved by little
+    assert not _same_observations({("polars", True): 0.100, ("duckdb", True): 0.095},
+                                  {("polars", True): 0.083, ("duckdb", True): 0.096},
+                                  Choice("duckdb", "cheapest", choice.candidates))
     assert not _same_observations(then, {("polars", True): 0.020, ("duckdb", True): 0.020}, choice)  # chosen moved
     assert not _same_observations(then, {("polars", True): 0.010}, choice)  # an engine's runs are gone
     assert not _same_observations(then, {("polars", True): 0.010, ("duckdb", True): 0.060})  # no choice: strict
+
+
+def _looks(monkeypatch: Any) -> list[int]:
+    """Count the planner's looks at every engine's facts."""
+    looks: list[int] = []
+    real = choose_mod._all_facts
+    monkeypatch.setattr(choose_mod, "_all_facts", lambda *a: looks.append(1) or real(*a))
+    return looks
+
+
+def test_unistacks_own_engines_are_looked_at_again_only_after_a_change(cache: str, monkeypatch: Any) -> None:
+    path = _file(cache)
+    with us.config(engines="polars,duckdb"):
+        for _ in range(2):  # the first look may load an engine (to read its capabilities): a change
+            choose_mod.choose(_plan(path))
+        looks = _looks(monkeypatch)
+        for _ in range(3):
+            choose_mod.choose(_plan(path))
+        assert looks == []  # the snapshot of the engines' facts is reused
+        _query(path).persist(engine="polars")  # an engine holds new results: it is looked at again
+        choose_mod.choose(_plan(path))
+        assert looks == [1]
+        with us.config(duckdb_threads=1):  # an option an engine reads
+            choose_mod.choose(_plan(path))
+        assert len(looks) == 2
+        with us.config(history_correction=True):  # the planner's own option does not touch the engines
+            choose_mod.choose(_plan(path))
+        monkeypatch.setattr(choose_mod, "FACTS_TTL", 0.0)  # what no one reports is seen after FACTS_TTL
+        choose_mod.choose(_plan(path))
+        assert len(looks) == 4
+
+
+def test_another_engine_among_the_candidates_is_looked_at_every_time(fakes: dict[str, FakeEngine], cache: str,
+                                                                     monkeypatch: Any) -> None:
+    path = _file(cache)
+    choose_mod.choose(_plan(path))
+    looks = _looks(monkeypatch)
+    for _ in range(3):
+        choose_mod.choose(_plan(path))
+    assert looks == [1, 1, 1]  # a registered engine's state may change without a word

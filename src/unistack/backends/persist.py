@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from unistack.backends.registry import engines_changed
 from unistack.errors import DataSourceError
 from unistack.plan import nodes as pn
 
@@ -58,6 +59,7 @@ class PersistedStore:
         key = key or self.new_key()
         with self._lock:
             self._objects[key] = obj
+        engines_changed()
         return pn.PersistedSource(self.engine, key, schema, int(rows), conform(sample, schema))
 
     def get(self, key: str) -> Any:
@@ -71,13 +73,16 @@ class PersistedStore:
 
     def pop(self, key: str) -> Any | None:
         with self._lock:
-            return self._objects.pop(key, None)
+            obj = self._objects.pop(key, None)
+        engines_changed()
+        return obj
 
     def clear(self) -> list[Any]:
         """Forget everything (the engine's session stopped); returns the objects to release."""
         with self._lock:
             out = list(self._objects.values())
             self._objects.clear()
+        engines_changed()  # called when a session stops: the engine is cold now
         return out
 
     def keys(self) -> frozenset[str]:

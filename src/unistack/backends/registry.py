@@ -23,6 +23,30 @@ BUILTIN: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
 ENTRY_POINT_GROUP = "unistack.engines"
 
 _instances: dict[str, Engine] = {}
+_generation = 0  # see engines_changed
+
+
+def engines_changed() -> None:
+    """Note that an engine was added, started or stopped, or that the results it holds changed.
+
+    The planner reuses its look at every engine's facts (installed, warm, cores, resident results) for a
+    repeated query for a fraction of a second (``unistack.planner.choose.FACTS_TTL``); this makes the next
+    planning look again at once. unistack calls it wherever it changes an engine's state.
+
+    Examples
+    --------
+    >>> before = generation()
+    >>> engines_changed()
+    >>> generation() > before
+    True
+    """
+    global _generation
+    _generation += 1
+
+
+def generation() -> int:
+    """How many times :func:`engines_changed` was called in this process."""
+    return _generation
 _lock = threading.Lock()
 
 
@@ -55,6 +79,7 @@ def register(engine: Engine) -> None:
     """Register an engine instance under its name (for tests and embedding; plugins use the entry point)."""
     with _lock:
         _instances[engine.name] = engine
+    engines_changed()
 
 
 def get_engine(name: str) -> Engine:
@@ -71,7 +96,8 @@ def get_engine(name: str) -> Engine:
             return _instances[name]
         engine = _create(name)
         _instances[name] = engine
-        return engine
+    engines_changed()
+    return engine
 
 
 def _create(name: str) -> Engine:

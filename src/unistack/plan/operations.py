@@ -63,10 +63,25 @@ def operations(plan: pn.PlanNode) -> set[str]:
     if hit is not None and hit[0] is plan:
         return set(hit[1])
     ops = _operations(plan)
-    if len(_recent) >= 16:
-        _recent.pop(next(iter(_recent)))
-    _recent[id(plan)] = (plan, frozenset(ops))
+    known_operations(plan, frozenset(ops))
     return ops
+
+
+def known_operations(plan: pn.PlanNode, ops: frozenset[str]) -> None:
+    """Tell :func:`operations` the operations of ``plan``, known from elsewhere (the planner's memo of a plan
+    with the same text), so the engine's own check of the plan does not walk it again.
+
+    Examples
+    --------
+    >>> import unistack as us
+    >>> plan = us.from_dict({"a": [1]}).plan
+    >>> known_operations(plan, frozenset({"node:Scan", "source:arrow"}))
+    >>> sorted(operations(plan))
+    ['node:Scan', 'source:arrow']
+    """
+    if len(_recent) >= 16 and id(plan) not in _recent:
+        _recent.pop(next(iter(_recent)))
+    _recent[id(plan)] = (plan, ops)
 
 
 _recent: dict[int, tuple[pn.PlanNode, frozenset[str]]] = {}  # id -> (plan kept alive, so ids stay unique)

@@ -11,6 +11,7 @@ Planning never starts an engine: it reads ``engine.status()`` (which engines kee
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -23,10 +24,10 @@ from typing import Any
 from unistack.backends import registry
 from unistack.backends.base import Capabilities, Engine, EngineStatus, capabilities_of, forget_capabilities
 from unistack.backends.registry import available_engines, engine_names, get_engine, is_installed
-from unistack.config import cache_dir, get_option
+from unistack.config import cache_dir, engine_options_version, get_option
 from unistack.errors import EngineNotAvailableError, UnsupportedOperationError
 from unistack.plan.nodes import PlanNode
-from unistack.plan.operations import operations
+from unistack.plan.operations import known_operations, operations
 from unistack.planner.cardinality import Estimates, estimate
 from unistack.planner.cost import (
     Cost,
@@ -118,7 +119,7 @@ def _registered() -> set[str]:
 
 
 def _is_installed(name: str) -> bool:
-    if name in _registered():
+    if name in getattr(registry, "_instances", {}):  # registered or loaded: checked on every planning
         return True
     hit = _installed.get(name)
     if hit is None:
@@ -241,6 +242,7 @@ def clear_caches() -> None:
     _memo.clear()
     _assessed.clear()
     _decisions.clear()
+    _snapshots.clear()
     _contexts.clear()
     _plan_keys.clear()
     _available = _names = None
@@ -262,7 +264,7 @@ def _candidates() -> list[str]:
 
 def _known(name: str) -> bool:
     global _names
-    if name in _registered():
+    if name in getattr(registry, "_instances", {}):
         return True
     if _names is None:
         _names = engine_names()
@@ -495,9 +497,11 @@ def _medians(seen: dict[tuple[str, bool], list[float]]) -> dict[tuple[str, bool]
 def _same_observations(then: dict[tuple[str, bool], float], now: dict[tuple[str, bool], float],
                         choice: Choice | None = None) -> bool:
     """Whether the observed runs still support a decision: the same engines observed, and each median within
-    :data:`SETTLE_TOLERANCE` of its value then. With the decision's ``choice``, another engine's median may
-    also have moved anywhere that cannot make it the cheapest (up, or still above the chosen engine's time
-    by the tolerance), so millisecond noise in the runs of engines not chosen does not cost a new planning.
+    :data:`SETTLE_TOLERANCE` of its value then. With the decision's ``choice``, only the chosen engine's
+    median is held to that; another engine's may have moved anywhere that does not make it the cheapest
+    (it is still no faster than the chosen engine now), so noise in the runs of engines that cannot win
+    does not cost a new planning, while one that now runs faster than the chosen engine is planned for at
+    once, however little its own runs moved.
 
     Examples
     --------
@@ -516,9 +520,11 @@ def _same_observations(then: dict[tuple[str, bool], float], now: dict[tuple[str,
         reference = now.get(chosen, choice.predicted or math.inf) if chosen is not None else math.inf
     for k, was in then.items():
         is_ = now[k]
+        if chosen is not None and k != chosen:
+            if is_ >= reference:
+                continue
+            return False
         if was / SETTLE_TOLERANCE <= is_ <= was * SETTLE_TOLERANCE:
-            continue
-        if chosen is not None and k != chosen and (is_ >= was or is_ > reference * SETTLE_TOLERANCE):
             continue
         return False
     return True
@@ -533,6 +539,59 @@ def _same_observations(then: dict[tuple[str, bool], float], now: dict[tuple[str,
 # plan's estimates to learn it).
 REPLAN_EVERY = 8
 _decisions: dict[tuple[Any, ...], list[Any]] = {}  # key -> [profile, Choice, uses since planned, medians]
+
+
+# The plan cache's key holds every engine's facts (installed, warm, cores, memory where it matters, resident
+# results): looking at four engines costs tens of microseconds, as much as the rest of a cached planning. A
+# repeated plan therefore reuses its last look for up to FACTS_TTL seconds, unless an engine was added,
+# started or stopped, or its resident results changed in the meantime (unistack reports each of these:
+# registry.engines_changed), or us.config changed an option an engine reads. What no one reports (an
+# environment variable, another process stopping a cluster, free memory) is seen within FACTS_TTL. Only
+# unistack's own engines are covered: with any other engine among the candidates (a plugin, or an engine
+# registered by a program or a test, whose state may change without a word) every planning looks afresh.
+FACTS_TTL = 0.25
+_snapshots: dict[tuple[Any, ...], tuple[float, tuple[int, int], tuple[Any, ...]]] = {}
+
+
+def _snapshot_key(memo_key: str, profile: Profile) -> tuple[Any, ...] | None:
+    """The key of the plan's snapshot of the engines' facts; ``None`` when a candidate is not one of
+    unistack's own engines."""
+    names = tuple(_candidates())
+    instances = getattr(registry, "_instances", {})
+    ids = []
+    for n in names:
+        engine = instances.get(n)
+        if n not in registry.BUILTIN or (engine is not None and not type(engine).__module__.startswith(_OWN)):
+            return None
+        ids.append(id(engine))
+    return memo_key, bool(get_option("history_correction")), id(profile), names, tuple(ids)
+
+
+_OWN = "unistack.backends."
+
+
+def _facts_version() -> tuple[int, int]:
+    return registry.generation(), engine_options_version()
+
+
+def _recent_decision(snapshot: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+    """The plan cache's key made from a look at the engines taken less than FACTS_TTL ago, if nothing
+    reported a change of the engines since."""
+    hit = _snapshots.get(snapshot) if snapshot is not None else None
+    if hit is None or time.monotonic() - hit[0] >= FACTS_TTL or hit[1] != _facts_version():
+        return None
+    return hit[2]
+
+
+def _decision_now(memo_key: str, plan: PlanNode, profile: Profile, ops: frozenset[str], pf: PlanFeatures
+                  ) -> tuple[tuple[Any, ...], tuple[Facts, tuple[Any, ...]]]:
+    """:func:`_decision` from a fresh look at the engines, remembered for :func:`_recent_decision`."""
+    version = _facts_version()  # read first: a change during the look makes the snapshot stale at once
+    decision, known = _decision(memo_key, plan, profile, ops, pf)
+    snapshot = _snapshot_key(memo_key, profile)
+    if snapshot is not None:
+        _remember(_snapshots, snapshot, (time.monotonic(), version, decision))
+    return decision, known
 
 
 def _cacheable(ops: frozenset[str]) -> bool:
@@ -719,14 +778,20 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
     early_key = _safe_memo_key(plan, text) if cacheable else None
     memo_hit = _memo.get(early_key) if early_key is not None else None
     if early_key is not None and memo_hit is not None and _cacheable(memo_hit[3]):
-        decision, known = _decision(early_key, plan, profile, memo_hit[3], memo_hit[2])
+        decision = _recent_decision(_snapshot_key(early_key, profile))
+        if decision is None:
+            decision, known = _decision_now(early_key, plan, profile, memo_hit[3], memo_hit[2])
         cached = _decisions.get(decision)
         if cached is not None and cached[0] is profile and cached[2] < REPLAN_EVERY:
             observed = _observed(plan, text, early_key) if decision[2] else (None, {})
             if not decision[2] or _same_observations(cached[3], _medians(observed[1]), cached[1]):
                 cached[2] += 1
-                return replace(cached[1], planning_seconds=time.perf_counter() - t0)
+                known_operations(plan, memo_hit[3])  # so the engine's check does not walk the plan again
+                return _with_planning_time(cached[1], time.perf_counter() - t0)
+        if known is None:  # planning afresh: with a fresh look at the engines
+            decision, known = _decision_now(early_key, plan, profile, memo_hit[3], memo_hit[2])
     est, pf, ops, memo_key = _plan_facts(plan, text, early_key)
+    known_operations(plan, ops)
     if forced is not None:
         if not _known(forced):
             raise EngineNotAvailableError(f"unknown engine {forced!r}. Known engines: {', '.join(engine_names())}.")
@@ -739,7 +804,7 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
         return Choice(forced, reason, every, est, pf, profile.label(), time.perf_counter() - t0, True,
                       history_key=key)
     if decision is None and cacheable and memo_key is not None and _cacheable(ops):
-        decision, known = _decision(memo_key, plan, profile, ops, pf)  # a first planning of this plan
+        decision, known = _decision_now(memo_key, plan, profile, ops, pf)  # a first planning of this plan
     every_facts, signature = known if known is not None else _all_facts(plan, profile, ops, pf)
     assessed, key, seen = _assess_all(plan, pf, profile, text, memo_key, every_facts, signature, observed)
     feasible = [c for c in assessed if c.feasible]
@@ -771,6 +836,14 @@ def choose(plan: PlanNode, engine: str | None = None, compare: bool = False) -> 
     return choice
 
 
+def _with_planning_time(choice: Choice, seconds: float) -> Choice:
+    """A copy of a cached ``choice`` with its own planning time (``dataclasses.replace`` re-runs the
+    constructor over every field: a few microseconds on the plan cache's path, which is all it does)."""
+    out = copy.copy(choice)
+    object.__setattr__(out, "planning_seconds", seconds)
+    return out
+
+
 SETTLE_TOLERANCE = 1.3  # observed medians that moved this many times (either way) are planned again
 RUN_TOLERANCE = 2.0  # a run this many times off its prediction (either way) is planned again next time
 
@@ -787,12 +860,12 @@ def settle(choice: Choice, engine: str, seconds: float | None) -> None:
     >>> settle(c, c.engine, 10.0)  # far slower than predicted: planned afresh next time
     """
     key = choice.plan_cache_key
-    if key is None or key not in _decisions:
+    if key is None:
         return
     predicted, learns = choice.predicted, key[2]  # key[2]: planned with the observed runs
     off = not predicted or not predicted / RUN_TOLERANCE <= (seconds or 0.0) <= predicted * RUN_TOLERANCE
     if seconds is None or engine != choice.engine or (learns and off):
-        _decisions.pop(key, None)
+        _decisions.pop(key, None)  # (hashing the key only when there is something to drop)
 
 
 def engine_for(choice: Choice) -> Engine:

@@ -44,9 +44,11 @@ class DaskEngine:
 
     def status(self) -> EngineStatus:
         session = self.session
-        cores, memory = session.resources()
-        return EngineStatus(installed=True, warm=session.warm, cores=cores, memory_bytes=memory,
-                            detail=f"dask {dask.__version__}", cluster=session.address)
+        address = session.address  # an option lookup: read once (the planner asks for the status per query)
+        cores, memory = session.resources_at(address)
+        warm = address is None or session.connected_to(address)
+        return EngineStatus(installed=True, warm=warm, cores=cores, memory_bytes=memory,
+                            detail=f"dask {dask.__version__}", cluster=address)
 
     def compile(self, plan: pn.PlanNode) -> object:
         """The plan as a (lazy) ``dask.dataframe.DataFrame``."""

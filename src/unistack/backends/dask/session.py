@@ -58,7 +58,12 @@ class DaskSession:
 
     @property
     def warm(self) -> bool:
-        return self.address is None or (self._client is not None and self._client_address == self.address)
+        address = self.address
+        return address is None or self.connected_to(address)
+
+    def connected_to(self, address: str) -> bool:
+        """Whether the session holds a client of the scheduler at ``address``."""
+        return self._client is not None and self._client_address == address
 
     def client(self) -> Any:
         """The client of the configured scheduler (connecting on first use), or ``None`` when local."""
@@ -98,9 +103,13 @@ class DaskSession:
     def resources(self) -> tuple[int | None, int | None]:
         """Total worker threads and memory of the session (local: this machine's cores, and no memory figure:
         the planner then uses what this process may still use, which a container's limit can lower)."""
-        if self.address is not None and self._client is None:
+        return self.resources_at(self.address)
+
+    def resources_at(self, address: str | None) -> tuple[int | None, int | None]:
+        """:meth:`resources` for the scheduler ``address`` the caller read already (an option lookup)."""
+        if address is not None and self._client is None:
             return None, None  # not connected yet: unknown until the first query
-        client = self._client if self.address is not None else None
+        client = self._client if address is not None else None
         if client is None:
             return _local_cores(), None
         info = client.scheduler_info()

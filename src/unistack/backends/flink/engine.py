@@ -28,6 +28,7 @@ from unistack.backends.base import Capabilities, EngineStatus, conform
 from unistack.backends.flink import protocol
 from unistack.backends.flink.compile import Compiled, compile_plan, implemented_operations, shipped_bytes
 from unistack.backends.flink.provision import find_python
+from unistack.backends.registry import engines_changed
 from unistack.config import get_option
 from unistack.errors import DataSourceError, EngineError, EngineNotAvailableError, UnistackError
 from unistack.plan import nodes as pn
@@ -258,6 +259,7 @@ class WorkerClient:
             proc, self.proc = self.proc, None
             if proc is None:
                 return
+            engines_changed()
             if graceful and proc.poll() is None and proc.stdin is not None:
                 try:
                     proc.stdin.write(protocol.encode({"op": "shutdown"}))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 import polars as pl
@@ -25,7 +24,8 @@ class PolarsEngine:
         return Capabilities.from_translator(implemented_operations())
 
     def status(self) -> EngineStatus:
-        return EngineStatus(installed=True, warm=True, cores=os.cpu_count(), detail=f"polars {pl.__version__}")
+        # Polars' thread pool is sized once, at import (os.cpu_count() reads /sys on every call)
+        return EngineStatus(installed=True, warm=True, cores=pl.thread_pool_size(), detail=f"polars {pl.__version__}")
 
     def compile(self, plan: pn.PlanNode) -> pl.LazyFrame:
         """The plan as a native ``polars.LazyFrame``."""

@@ -59,6 +59,9 @@ BASE_CONF: dict[str, str] = {
 }
 
 
+EXIT_ON_OOM = "-XX:+ExitOnOutOfMemoryError"
+
+
 @dataclass(frozen=True)
 class SessionSettings:
     """What a session was built from; a different value means the session must be rebuilt."""
@@ -92,6 +95,13 @@ class SessionSettings:
                 conf["spark.driver.host"] = "127.0.0.1"
                 conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf.update(dict(self.extra))
+        if self.remote is None:
+            # A driver that runs out of heap while receiving task results loses the thread that delivers them
+            # and the job then waits forever; a JVM that exits instead turns that into an engine error (the
+            # query fails over, the next one starts a new session).
+            own = conf.get("spark.driver.extraJavaOptions", "")
+            if EXIT_ON_OOM not in own:
+                conf["spark.driver.extraJavaOptions"] = f"{own} {EXIT_ON_OOM}".strip()
         return conf
 
     @property
