@@ -18,6 +18,7 @@ import math
 import os
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -113,13 +114,14 @@ def _total(c: Candidate) -> float:
 _installed: dict[str, bool] = {}
 
 
-def _registered() -> set[str]:
-    """Engines registered as instances (``registry.register``): tests and embedding."""
-    return set(getattr(registry, "_instances", {}))
+def _registered() -> Mapping[str, Engine]:
+    """Engine instances by name: registered (``registry.register``: tests and embedding) or loaded. Read on
+    every planning, so no copy is made."""
+    return getattr(registry, "_instances", {})
 
 
 def _is_installed(name: str) -> bool:
-    if name in getattr(registry, "_instances", {}):  # registered or loaded: checked on every planning
+    if name in _registered():
         return True
     hit = _installed.get(name)
     if hit is None:
@@ -198,7 +200,7 @@ def engine_facts(name: str) -> tuple[Engine | None, EngineStatus, Capabilities]:
     A built-in engine that this process has not loaded yet has no session: it is reported cold without
     being imported, and its capabilities come from :func:`cached_capabilities`.
     """
-    instances = getattr(registry, "_instances", {})
+    instances = _registered()
     engine = instances.get(name)
     if engine is None and name in registry.BUILTIN and name != "polars":
         caps, installed = cached_capabilities(name)
@@ -264,7 +266,7 @@ def _candidates() -> list[str]:
 
 def _known(name: str) -> bool:
     global _names
-    if name in getattr(registry, "_instances", {}):
+    if name in _registered():
         return True
     if _names is None:
         _names = engine_names()
@@ -557,7 +559,7 @@ def _snapshot_key(memo_key: str, profile: Profile) -> tuple[Any, ...] | None:
     """The key of the plan's snapshot of the engines' facts; ``None`` when a candidate is not one of
     unistack's own engines."""
     names = tuple(_candidates())
-    instances = getattr(registry, "_instances", {})
+    instances = _registered()
     ids = []
     for n in names:
         engine = instances.get(n)

@@ -45,7 +45,7 @@ class DaskEngine:
     def status(self) -> EngineStatus:
         session = self.session
         address = session.address  # an option lookup: read once (the planner asks for the status per query)
-        cores, memory = session.resources_at(address)
+        cores, memory = session.resources(address)
         warm = address is None or session.connected_to(address)
         return EngineStatus(installed=True, warm=warm, cores=cores, memory_bytes=memory,
                             detail=f"dask {dask.__version__}", cluster=address)

@@ -100,13 +100,10 @@ class DaskSession:
         """Run a Dask DataFrame and return its partitions concatenated in order."""
         return frame.compute()
 
-    def resources(self) -> tuple[int | None, int | None]:
-        """Total worker threads and memory of the session (local: this machine's cores, and no memory figure:
-        the planner then uses what this process may still use, which a container's limit can lower)."""
-        return self.resources_at(self.address)
-
-    def resources_at(self, address: str | None) -> tuple[int | None, int | None]:
-        """:meth:`resources` for the scheduler ``address`` the caller read already (an option lookup)."""
+    def resources(self, address: str | None) -> tuple[int | None, int | None]:
+        """Total worker threads and memory of the session at the scheduler ``address`` (:attr:`address`, read
+        by the caller: an option lookup); local: this machine's cores, and no memory figure (the planner then
+        uses what this process may still use, which a container's limit can lower)."""
         if address is not None and self._client is None:
             return None, None  # not connected yet: unknown until the first query
         client = self._client if address is not None else None
